@@ -1,0 +1,107 @@
+//! Wiring: opens the store, builds the engine and the session manager, serves HTTP, restores
+//! sessions, and shuts everything down in order on SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::Accounts;
+use crate::auth::Authenticator;
+use crate::config::{Config, EngineKind};
+use crate::engine::{Engine, sandbox::SandboxNetwork, whatsapp::WhatsappEngine};
+use crate::http::{self, App};
+use crate::media::MediaStore;
+use crate::sessions::SessionManager;
+use crate::store::{self, Db};
+
+/// How long in-flight requests and sessions get to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Builds the application state from a validated configuration.
+pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
+    let db = Db::open(&config.db_path).with_context(|| format!("DB_PATH: cannot open {}", config.db_path.display()))?;
+    let (engine, sandbox): (Arc<dyn Engine>, _) = match config.engine {
+        EngineKind::Sandbox => {
+            let network = SandboxNetwork::new(&config.credentials_dir, config.sandbox_autoscan);
+            (network.clone(), Some(network))
+        }
+        EngineKind::Whatsapp => (Arc::new(WhatsappEngine::new(&config.credentials_dir)), None),
+    };
+    let media = Arc::new(MediaStore::new(&config, rand::random()).context("media")?);
+    let sessions = SessionManager::new(engine, db.clone(), media.clone(), config.restore_concurrency);
+    let auth = Arc::new(Authenticator::new(&config, db.clone()));
+    let accounts = Accounts::new(db.clone(), auth.clone(), sessions.clone());
+    Ok(Arc::new(App { config, db, auth, sessions, accounts, media, sandbox, started: Instant::now() }))
+}
+
+/// Runs wagwd until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let address = SocketAddr::new(config.host, config.port);
+    let app = build_app(config)?;
+    let listener = TcpListener::bind(address).await.with_context(|| format!("PORT/HOST: cannot listen on {address}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(engine = app.config.engine.as_str(), "wagwd listening on http://{local}");
+    // A stable line on stdout for scripts and tests that start wagwd on port 0.
+    println!("wagwd listening on http://{local}");
+
+    let stop = CancellationToken::new();
+    tokio::spawn(wait_for_signal(stop.clone()));
+
+    let restorer = app.sessions.clone();
+    tokio::spawn(async move {
+        match restorer.restore().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("restored {n} sessions"),
+            Err(error) => tracing::error!(%error, "restoring sessions failed"),
+        }
+    });
+    tokio::spawn(prune_messages(app.clone(), stop.clone()));
+
+    let service = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let serving = axum::serve(listener, service).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let server = tokio::spawn(async move { serving.await });
+
+    stop.cancelled().await;
+    tracing::info!("shutting down");
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
+    }
+    app.sessions.shutdown(SHUTDOWN_GRACE).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    stop.cancel();
+}
+
+/// Deletes messages past the retention period, hourly.
+async fn prune_messages(app: Arc<App>, stop: CancellationToken) {
+    let retention = app.config.message_retention.as_secs() as i64;
+    loop {
+        let before = store::now() - retention;
+        match app.db.call(move |c| store::messages::prune(c, before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("pruned {n} messages past retention"),
+            Err(error) => tracing::warn!(%error, "pruning messages failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+    }
+}
