@@ -28,10 +28,12 @@ where
 }
 
 pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::bad_request("invalid_id", format!("'{raw}' is not a user id; ids are positive integers")))
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("'{raw}' is not a user id; ids are positive integers"),
+        )
+    })
 }
 
 async fn list(State(app): State<AppState>, _: AdminOnly) -> ApiResult<Vec<User>> {
@@ -88,8 +90,12 @@ async fn set_password(
     Path(id): Path<String>,
     Json(request): Json<PasswordRequest>,
 ) -> ApiResult<Done> {
-    app.accounts.set_password(parse_id(&id)?, request.password).await?;
-    Ok(data(Done { message: "Password updated".into() }))
+    app.accounts
+        .set_password(parse_id(&id)?, request.password)
+        .await?;
+    Ok(data(Done {
+        message: "Password updated".into(),
+    }))
 }
 
 /// Fields absent from the body are left as they are; `null` or `""` clears one.
@@ -125,10 +131,21 @@ async fn session_config(
     Path(id): Path<String>,
     Json(request): Json<SessionConfigRequest>,
 ) -> ApiResult<User> {
-    Ok(data(app.accounts.update(parse_id(&id)?, request.into()).await?))
+    Ok(data(
+        app.accounts.update(parse_id(&id)?, request.into()).await?,
+    ))
 }
 
-async fn delete(State(app): State<AppState>, _: AdminOnly, Path(id): Path<String>) -> ApiResult<Done> {
+async fn delete(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Path(id): Path<String>,
+) -> ApiResult<Done> {
     let user = app.accounts.delete(parse_id(&id)?).await?;
-    Ok(data(Done { message: format!("User '{}' and session '{}' deleted", user.username, user.session) }))
+    Ok(data(Done {
+        message: format!(
+            "User '{}' and session '{}' deleted",
+            user.username, user.session
+        ),
+    }))
 }

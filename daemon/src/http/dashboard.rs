@@ -34,7 +34,10 @@ pub struct SessionInfo {
     pub qr_expires_at: Option<i64>,
 }
 
-async fn session_info(State(app): State<AppState>, UserOnly(user): UserOnly) -> ApiResult<SessionInfo> {
+async fn session_info(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+) -> ApiResult<SessionInfo> {
     let snapshot = match app.sessions.snapshot(&user.session) {
         Some(live) => live,
         None => app
@@ -70,10 +73,21 @@ async fn start_session(
 ) -> ApiResult<StartAnswer> {
     let request: StartSessionRequest = super::sessions::optional_body(&body)?;
     let caller = Caller::User(user);
-    start_for(&app, &caller, SessionRequest { session: None, phone: request.phone }).await
+    start_for(
+        &app,
+        &caller,
+        SessionRequest {
+            session: None,
+            phone: request.phone,
+        },
+    )
+    .await
 }
 
-async fn disconnect_session(State(app): State<AppState>, UserOnly(user): UserOnly) -> ApiResult<LogoutAnswer> {
+async fn disconnect_session(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+) -> ApiResult<LogoutAnswer> {
     logout_for(&app, &Caller::User(user), None).await
 }
 
@@ -87,7 +101,11 @@ pub struct CallbackRequest {
     pub webhook_secret: Option<Option<String>>,
 }
 
-async fn callback(State(app): State<AppState>, UserOnly(user): UserOnly, Json(request): Json<CallbackRequest>) -> ApiResult<User> {
+async fn callback(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+    Json(request): Json<CallbackRequest>,
+) -> ApiResult<User> {
     let update = SettingsUpdate {
         callback_url: request.callback_url,
         webhook_secret: request.webhook_secret,
@@ -104,7 +122,11 @@ pub struct OauthRequest {
     pub oauth_password: Option<Option<String>>,
 }
 
-async fn oauth(State(app): State<AppState>, UserOnly(user): UserOnly, Json(request): Json<OauthRequest>) -> ApiResult<User> {
+async fn oauth(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+    Json(request): Json<OauthRequest>,
+) -> ApiResult<User> {
     let update = SettingsUpdate {
         oauth_login: request.oauth_login,
         oauth_password: request.oauth_password,

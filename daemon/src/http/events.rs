@@ -33,7 +33,10 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let only = match (&caller, filter.session) {
         (Caller::User(user), Some(asked)) if asked != user.session => {
-            return Err(ApiError::forbidden(format!("you may only follow your own session '{}'", user.session)));
+            return Err(ApiError::forbidden(format!(
+                "you may only follow your own session '{}'",
+                user.session
+            )));
         }
         (Caller::User(user), _) => Some(user.session.clone()),
         (Caller::Admin, asked) => asked,
@@ -42,7 +45,11 @@ async fn events(
         let event = match item {
             Ok(event) => event,
             // A slow reader missed events; say so rather than pretend the stream is whole.
-            Err(lagged) => return Some(Ok(Event::default().event("lagged").data(lagged.to_string()))),
+            Err(lagged) => {
+                return Some(Ok(Event::default()
+                    .event("lagged")
+                    .data(lagged.to_string())));
+            }
         };
         if only.as_deref().is_some_and(|s| s != event.session()) {
             return None;

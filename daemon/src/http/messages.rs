@@ -65,7 +65,11 @@ impl From<MessageRecord> for SendAnswer {
     fn from(record: MessageRecord) -> Self {
         SendAnswer {
             id: record.id.clone(),
-            key: MessageKey { remote_jid: record.chat, from_me: true, id: record.id },
+            key: MessageKey {
+                remote_jid: record.chat,
+                from_me: true,
+                id: record.id,
+            },
             message_timestamp: record.timestamp,
             status: record.status.to_ascii_uppercase(),
         }
@@ -81,7 +85,10 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiEr
 }
 
 fn optional(value: &Option<String>) -> Option<String> {
-    value.as_deref().filter(|v| !v.trim().is_empty()).map(str::to_string)
+    value
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+        .map(str::to_string)
 }
 
 /// Checks the request and the session before any media is fetched, then sends.
@@ -95,7 +102,11 @@ async fn send(
     let to = jid::normalize_recipient(required(&request.to, "to")?, request.is_group)?;
     let state = app.sessions.snapshot(&target.name).map(|s| s.state);
     if let Some(state) = state.filter(|s| *s != SessionState::Connected) {
-        return Err(SessionError::NotReady { session: target.name, state }.into());
+        return Err(SessionError::NotReady {
+            session: target.name,
+            state,
+        }
+        .into());
     }
     let content = build().await?;
     let quoted = optional(&request.quoted_message_id);
@@ -107,28 +118,48 @@ async fn fetch(app: &App, caller: &Caller, url: &str) -> Result<Fetched, ApiErro
     Ok(app.media.fetch(url, caller.is_admin()).await?)
 }
 
-async fn send_text(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+async fn send_text(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let text = required(&request.text, "text")?.to_string();
     send(&app, &caller, &request, async || Ok(Content::Text { text })).await
 }
 
-async fn send_image(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+async fn send_image(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let url = required(&request.image_url, "image_url")?.to_string();
     send(&app, &caller, &request, async || {
         let fetched = fetch(&app, &caller, &url).await?;
         if !fetched.mimetype.starts_with("image/") {
-            return Err(ApiError::from(crate::media::MediaError::WrongKind(format!(
-                "image_url must point to an image; it returned {}",
-                fetched.mimetype
-            ))));
+            return Err(ApiError::from(crate::media::MediaError::WrongKind(
+                format!(
+                    "image_url must point to an image; it returned {}",
+                    fetched.mimetype
+                ),
+            )));
         }
-        let media = MediaPayload { bytes: fetched.bytes, mimetype: fetched.mimetype };
-        Ok(Content::Image { media, caption: optional(&request.text) })
+        let media = MediaPayload {
+            bytes: fetched.bytes,
+            mimetype: fetched.mimetype,
+        };
+        Ok(Content::Image {
+            media,
+            caption: optional(&request.text),
+        })
     })
     .await
 }
 
-async fn send_document(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+async fn send_document(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let url = required(&request.document_url, "document_url")?.to_string();
     let name = required(&request.document_name, "document_name")?.to_string();
     send(&app, &caller, &request, async || {
@@ -138,13 +169,24 @@ async fn send_document(State(app): State<AppState>, caller: Caller, Json(request
             Some(by_name) if fetched.mimetype == "application/octet-stream" => by_name.to_string(),
             _ => fetched.mimetype,
         };
-        let media = MediaPayload { bytes: fetched.bytes, mimetype };
-        Ok(Content::Document { media, file_name: name, caption: optional(&request.text) })
+        let media = MediaPayload {
+            bytes: fetched.bytes,
+            mimetype,
+        };
+        Ok(Content::Document {
+            media,
+            file_name: name,
+            caption: optional(&request.text),
+        })
     })
     .await
 }
 
-async fn send_sticker(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+async fn send_sticker(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let url = required(&request.image_url, "image_url")?.to_string();
     send(&app, &caller, &request, async || {
         let fetched = fetch(&app, &caller, &url).await?;

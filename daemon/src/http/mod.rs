@@ -14,11 +14,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -58,8 +58,7 @@ pub fn router(app: AppState) -> Router {
         .merge(admin::routes())
         .merge(dashboard::routes())
         .merge(media::routes())
-        .merge(events::routes())
-;
+        .merge(events::routes());
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
     }
@@ -82,14 +81,23 @@ pub fn router(app: AppState) -> Router {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        app.auth.authenticate(header, peer).await.map_err(|e| ApiError::from(e).into_response())
+        app.auth
+            .authenticate(header, peer)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())
     }
 }
 
@@ -99,10 +107,15 @@ pub struct AdminOnly;
 impl FromRequestParts<AppState> for AdminOnly {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::Admin => Ok(AdminOnly),
-            Caller::User(_) => Err(ApiError::forbidden("this route is for admin only").into_response()),
+            Caller::User(_) => {
+                Err(ApiError::forbidden("this route is for admin only").into_response())
+            }
         }
     }
 }
@@ -113,7 +126,10 @@ pub struct UserOnly(pub crate::store::users::User);
 impl FromRequestParts<AppState> for UserOnly {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::User(user) => Ok(UserOnly(user)),
             Caller::Admin => Err(ApiError::forbidden(
@@ -126,7 +142,11 @@ impl FromRequestParts<AppState> for UserOnly {
 
 /// The session a request acts on, checked against who is asking. Admin names any session; a
 /// regular user has exactly one and may omit its name.
-pub async fn session_for(app: &App, caller: &Caller, requested: Option<&str>) -> Result<SessionTarget, ApiError> {
+pub async fn session_for(
+    app: &App,
+    caller: &Caller,
+    requested: Option<&str>,
+) -> Result<SessionTarget, ApiError> {
     let requested = requested.map(str::trim).filter(|s| !s.is_empty());
     match caller {
         Caller::User(user) => match requested {
@@ -134,14 +154,25 @@ pub async fn session_for(app: &App, caller: &Caller, requested: Option<&str>) ->
                 "you may only use your own session '{}'",
                 user.session
             ))),
-            _ => Ok(SessionTarget { name: user.session.clone(), owner_user_id: Some(user.id) }),
+            _ => Ok(SessionTarget {
+                name: user.session.clone(),
+                owner_user_id: Some(user.id),
+            }),
         },
         Caller::Admin => {
-            let name = requested.ok_or_else(|| ApiError::bad_request("validation_failed", "session: is required"))?;
+            let name = requested.ok_or_else(|| {
+                ApiError::bad_request("validation_failed", "session: is required")
+            })?;
             validate_session_name("session", name)?;
             let lookup = name.to_string();
-            let owner = app.db.call(move |c| store::users::find_by_session(c, &lookup)).await?;
-            Ok(SessionTarget { name: name.to_string(), owner_user_id: owner.map(|(u, _)| u.id) })
+            let owner = app
+                .db
+                .call(move |c| store::users::find_by_session(c, &lookup))
+                .await?;
+            Ok(SessionTarget {
+                name: name.to_string(),
+                owner_user_id: owner.map(|(u, _)| u.id),
+            })
         }
     }
 }

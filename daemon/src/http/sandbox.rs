@@ -28,9 +28,9 @@ impl From<SandboxError> for ApiError {
     fn from(error: SandboxError) -> Self {
         let message = error.to_string();
         match error {
-            SandboxError::NotWaitingForScan(_) | SandboxError::NotConnected(_) | SandboxError::PhoneInUse { .. } => {
-                ApiError::conflict("sandbox_conflict", message)
-            }
+            SandboxError::NotWaitingForScan(_)
+            | SandboxError::NotConnected(_)
+            | SandboxError::PhoneInUse { .. } => ApiError::conflict("sandbox_conflict", message),
             SandboxError::Invalid(_) => ApiError::bad_request("validation_failed", message),
             SandboxError::Io(_) => ApiError::internal(message),
         }
@@ -54,9 +54,16 @@ pub struct ScanAnswer {
     pub phone: String,
 }
 
-async fn scan(State(app): State<AppState>, _: AdminOnly, Json(request): Json<ScanRequest>) -> ApiResult<ScanAnswer> {
+async fn scan(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Json(request): Json<ScanRequest>,
+) -> ApiResult<ScanAnswer> {
     let phone = network(&app)?.scan(&request.session, request.phone.as_deref())?;
-    Ok(data(ScanAnswer { session: request.session, phone }))
+    Ok(data(ScanAnswer {
+        session: request.session,
+        phone,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -80,26 +87,54 @@ pub struct InboundAnswer {
     pub message_id: String,
 }
 
-async fn inbound(State(app): State<AppState>, _: AdminOnly, Json(request): Json<InboundRequest>) -> ApiResult<InboundAnswer> {
+async fn inbound(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Json(request): Json<InboundRequest>,
+) -> ApiResult<InboundAnswer> {
     let network = network(&app)?;
     let sender = jid::normalize_recipient(&request.from, false)?;
-    let group = request.group.as_deref().map(|g| jid::normalize_recipient(g, true)).transpose()?;
+    let group = request
+        .group
+        .as_deref()
+        .map(|g| jid::normalize_recipient(g, true))
+        .transpose()?;
     let (kind, media) = match (&request.image_url, &request.document_url) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request("validation_failed", "send either image_url or document_url, not both"));
+            return Err(ApiError::bad_request(
+                "validation_failed",
+                "send either image_url or document_url, not both",
+            ));
         }
         (Some(url), None) => {
             let fetched = app.media.fetch(url, true).await?;
-            ("image", Some(InboundMedia { mimetype: fetched.mimetype, file_name: None, source: MediaSource::Inline(fetched.bytes) }))
+            (
+                "image",
+                Some(InboundMedia {
+                    mimetype: fetched.mimetype,
+                    file_name: None,
+                    source: MediaSource::Inline(fetched.bytes),
+                }),
+            )
         }
         (None, Some(url)) => {
             let fetched = app.media.fetch(url, true).await?;
             let name = request.document_name.clone().or(fetched.file_name);
-            ("document", Some(InboundMedia { mimetype: fetched.mimetype, file_name: name, source: MediaSource::Inline(fetched.bytes) }))
+            (
+                "document",
+                Some(InboundMedia {
+                    mimetype: fetched.mimetype,
+                    file_name: name,
+                    source: MediaSource::Inline(fetched.bytes),
+                }),
+            )
         }
         (None, None) => {
             if request.text.as_deref().is_none_or(|t| t.is_empty()) {
-                return Err(ApiError::bad_request("validation_failed", "text: is required without image_url or document_url"));
+                return Err(ApiError::bad_request(
+                    "validation_failed",
+                    "text: is required without image_url or document_url",
+                ));
             }
             ("text", None)
         }
@@ -126,7 +161,11 @@ struct OutboxQuery {
     session: String,
 }
 
-async fn outbox(State(app): State<AppState>, _: AdminOnly, Query(query): Query<OutboxQuery>) -> ApiResult<Vec<OutboxEntry>> {
+async fn outbox(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Query(query): Query<OutboxQuery>,
+) -> ApiResult<Vec<OutboxEntry>> {
     Ok(data(network(&app)?.outbox(&query.session)))
 }
 
@@ -144,9 +183,17 @@ pub struct GroupAnswer {
     pub subject: String,
 }
 
-async fn groups(State(app): State<AppState>, _: AdminOnly, Json(request): Json<GroupRequest>) -> ApiResult<GroupAnswer> {
+async fn groups(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Json(request): Json<GroupRequest>,
+) -> ApiResult<GroupAnswer> {
     let jid = network(&app)?.create_group(&request.subject, &request.members)?;
-    Ok(data(GroupAnswer { id: jid.clone(), jid, subject: request.subject }))
+    Ok(data(GroupAnswer {
+        id: jid.clone(),
+        jid,
+        subject: request.subject,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -160,12 +207,26 @@ pub struct SandboxDone {
     pub message: String,
 }
 
-async fn drop_connection(State(app): State<AppState>, _: AdminOnly, Json(request): Json<SessionOnly>) -> ApiResult<SandboxDone> {
+async fn drop_connection(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Json(request): Json<SessionOnly>,
+) -> ApiResult<SandboxDone> {
     network(&app)?.drop_connection(&request.session).await?;
-    Ok(data(SandboxDone { session: request.session, message: "Connection dropped; the session reconnects by itself".into() }))
+    Ok(data(SandboxDone {
+        session: request.session,
+        message: "Connection dropped; the session reconnects by itself".into(),
+    }))
 }
 
-async fn unlink(State(app): State<AppState>, _: AdminOnly, Json(request): Json<SessionOnly>) -> ApiResult<SandboxDone> {
+async fn unlink(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Json(request): Json<SessionOnly>,
+) -> ApiResult<SandboxDone> {
     network(&app)?.unlink(&request.session).await?;
-    Ok(data(SandboxDone { session: request.session, message: "The phone removed the device; the session is logged out".into() }))
+    Ok(data(SandboxDone {
+        session: request.session,
+        message: "The phone removed the device; the session is logged out".into(),
+    }))
 }

@@ -65,13 +65,25 @@ pub struct StartAnswer {
 }
 
 /// Starts a session as `caller`; shared by `/session/start` and `/dashboard/start-session`.
-pub async fn start_for(app: &App, caller: &Caller, request: SessionRequest) -> ApiResult<StartAnswer> {
+pub async fn start_for(
+    app: &App,
+    caller: &Caller,
+    request: SessionRequest,
+) -> ApiResult<StartAnswer> {
     let target = session_for(app, caller, request.session.as_deref()).await?;
-    let link = match request.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+    let link = match request
+        .phone
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         Some(phone) => LinkMethod::PhoneCode(jid::normalize_phone(phone)?),
         None => LinkMethod::Qr,
     };
-    let outcome = app.sessions.start(&target.name, target.owner_user_id, link).await?;
+    let outcome = app
+        .sessions
+        .start(&target.name, target.owner_user_id, link)
+        .await?;
     let mut answer = StartAnswer {
         session: target.name,
         status: SessionState::Qr,
@@ -98,11 +110,19 @@ pub async fn start_for(app: &App, caller: &Caller, request: SessionRequest) -> A
     Ok(data(answer))
 }
 
-async fn start_post(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<StartAnswer> {
+async fn start_post(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<StartAnswer> {
     start_for(&app, &caller, optional_body(&body)?).await
 }
 
-async fn start_get(State(app): State<AppState>, caller: Caller, Query(request): Query<SessionRequest>) -> ApiResult<StartAnswer> {
+async fn start_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(request): Query<SessionRequest>,
+) -> ApiResult<StartAnswer> {
     start_for(&app, &caller, request).await
 }
 
@@ -151,17 +171,32 @@ pub struct LogoutAnswer {
     pub message: String,
 }
 
-pub async fn logout_for(app: &App, caller: &Caller, session: Option<&str>) -> ApiResult<LogoutAnswer> {
+pub async fn logout_for(
+    app: &App,
+    caller: &Caller,
+    session: Option<&str>,
+) -> ApiResult<LogoutAnswer> {
     let target = session_for(app, caller, session).await?;
     app.sessions.logout(&target.name).await?;
-    Ok(data(LogoutAnswer { session: target.name, message: "Logged out; the session and its credentials are removed".into() }))
+    Ok(data(LogoutAnswer {
+        session: target.name,
+        message: "Logged out; the session and its credentials are removed".into(),
+    }))
 }
 
-async fn logout_post(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<LogoutAnswer> {
+async fn logout_post(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<LogoutAnswer> {
     let request: SessionRequest = optional_body(&body)?;
     logout_for(&app, &caller, request.session.as_deref()).await
 }
 
-async fn logout_get(State(app): State<AppState>, caller: Caller, Query(request): Query<SessionRequest>) -> ApiResult<LogoutAnswer> {
+async fn logout_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(request): Query<SessionRequest>,
+) -> ApiResult<LogoutAnswer> {
     logout_for(&app, &caller, request.session.as_deref()).await
 }
