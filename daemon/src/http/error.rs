@@ -214,34 +214,30 @@ impl From<MediaError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let (code, message) = match &rejection {
-            JsonRejection::JsonDataError(e) => (
-                "invalid_body",
-                format!("the JSON body does not fit: {}", e.body_text()),
-            ),
-            JsonRejection::JsonSyntaxError(_) => {
-                ("malformed_json", "the body is not valid JSON".to_string())
+        match &rejection {
+            // Wrong types and missing fields are the caller's to fix: a 400 naming the field.
+            JsonRejection::JsonDataError(e) => {
+                let detail = e.body_text();
+                let detail = detail
+                    .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                    .unwrap_or(&detail);
+                ApiError::bad_request("invalid_body", format!("invalid body: {detail}"))
             }
-            JsonRejection::MissingJsonContentType(_) => (
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::bad_request("malformed_json", "the body is not valid JSON")
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json".to_string(),
+                "send the body as JSON with Content-Type: application/json",
             ),
-            _ if status == StatusCode::PAYLOAD_TOO_LARGE => (
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                "the request body is too large".to_string(),
+                "the request body is larger than 1 MiB; send media by URL",
             ),
-            _ => ("invalid_body", rejection.body_text()),
-        };
-        ApiError::new(
-            if status.is_server_error() {
-                StatusCode::BAD_REQUEST
-            } else {
-                status
-            },
-            code,
-            message,
-        )
+            _ => ApiError::bad_request("invalid_body", rejection.body_text()),
+        }
     }
 }
 

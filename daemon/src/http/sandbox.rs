@@ -13,6 +13,8 @@ use super::{AdminOnly, App, AppState};
 use crate::engine::sandbox::{OutboxEntry, SandboxError, SandboxNetwork};
 use crate::engine::{InboundMedia, InboundMessage, MediaSource};
 use crate::jid;
+use crate::sessions::GatewayEvent;
+use tokio::sync::broadcast::error::RecvError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -152,7 +154,21 @@ async fn inbound(
         quoted_id: request.quoted_message_id,
         timestamp: crate::store::now(),
     };
+    // Answer once the session has recorded the message, so the id can be quoted right away.
+    let mut bus = app.sessions.subscribe();
     let message_id = network.inbound(&request.session, message).await?;
+    let recorded = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match bus.recv().await {
+                Ok(GatewayEvent::Message { message, .. }) if message.id == message_id => return,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    if recorded.await.is_err() {
+        tracing::warn!(session = %request.session, "inbound message not recorded within 10 s");
+    }
     Ok(data(InboundAnswer { message_id }))
 }
 

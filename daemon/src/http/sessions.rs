@@ -36,7 +36,7 @@ pub fn optional_body<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Re
         if e.is_syntax() || e.is_eof() {
             ApiError::bad_request("malformed_json", "the body is not valid JSON")
         } else {
-            ApiError::bad_request("invalid_body", format!("the JSON body does not fit: {e}"))
+            ApiError::bad_request("invalid_body", format!("invalid body: {e}"))
         }
     })
 }
