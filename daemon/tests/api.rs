@@ -429,11 +429,21 @@ async fn permission_matrix() {
     }
 }
 
+/// (method, path, caller, body, expected status, a word the message must contain)
+type BadInput = (
+    &'static str,
+    &'static str,
+    (&'static str, &'static str),
+    Value,
+    u16,
+    &'static str,
+);
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let daemon = gateway().await;
     let before_users = daemon.get("/admin/users", ADMIN).await.1;
-    let cases: Vec<(&str, &str, (&str, &str), Value, u16, &str)> = vec![
+    let cases: Vec<BadInput> = vec![
         (
             "POST",
             "/message/send-text",
