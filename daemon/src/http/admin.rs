@@ -5,6 +5,8 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::error::Data;
+use super::error::ErrorBody;
 use super::error::{ApiError, ApiResult, Json, data};
 use super::{AdminOnly, AppState};
 use crate::accounts::{CreateUser, SettingsUpdate};
@@ -36,6 +38,15 @@ pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    summary = "List users (admin)",
+
+    responses((status = 200, description = "Success", body = Data<Vec<User>>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn list(State(app): State<AppState>, _: AdminOnly) -> ApiResult<Vec<User>> {
     Ok(data(app.accounts.list().await?))
 }
@@ -54,6 +65,15 @@ pub struct CreateUserRequest {
     pub webhook_secret: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    tag = "admin",
+    summary = "Create a user (admin)",
+    request_body = CreateUserRequest,
+    responses((status = 201, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn create(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -84,6 +104,15 @@ pub struct Done {
     pub message: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/users/{id}/password",
+    tag = "admin",
+    summary = "Change a user's password (admin)",
+    params(("id" = i64, Path, description = "User id")), request_body = PasswordRequest,
+    responses((status = 200, description = "Success", body = Data<Done>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn set_password(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -125,6 +154,15 @@ impl From<SessionConfigRequest> for SettingsUpdate {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/users/{id}/session-config",
+    tag = "admin",
+    summary = "Change a user's session name, webhook and OAuth settings (admin)",
+    params(("id" = i64, Path, description = "User id")), request_body = SessionConfigRequest,
+    responses((status = 200, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn session_config(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -136,6 +174,15 @@ async fn session_config(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    summary = "Delete a user, logging out their session (admin)",
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, description = "Success", body = Data<Done>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn delete(
     State(app): State<AppState>,
     _: AdminOnly,

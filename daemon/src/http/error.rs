@@ -264,7 +264,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
 pub struct Query<T>(pub T);
 
 /// The success envelope: `{"data": …}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Data<T> {
     pub data: T,
 }

@@ -26,7 +26,20 @@ struct Filter {
     session: Option<String>,
 }
 
-async fn events(
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "sessions",
+    summary = "Live events (server-sent events): status changes, QR codes, messages, receipts",
+    params(("session" = Option<String>, Query, description = "Only this session's events")),
+    responses(
+        (status = 200, description = "A text/event-stream; each event's data is a JSON object with a `type`", content_type = "text/event-stream"),
+        (status = 403, description = "Not your session", body = super::error::ErrorBody),
+        (status = 401, description = "No or wrong credentials", body = super::error::ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub(super) async fn events(
     State(app): State<AppState>,
     caller: Caller,
     Query(filter): Query<Filter>,

@@ -9,6 +9,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::AppState;
+use super::error::ErrorBody;
 use super::error::{ApiError, Query};
 use crate::auth::Caller;
 use crate::store;
@@ -23,6 +24,15 @@ struct SignedLink {
     signature: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/media/{file}",
+    tag = "media",
+    summary = "A received media file: for its owner, admin, or a signed link",
+    params(("file" = String, Path, description = "File name from the message event"), ("expires" = Option<i64>, Query, description = "Signed link expiry (Unix seconds)"), ("signature" = Option<String>, Query, description = "Signed link signature")),
+    responses((status = 200, description = "Success", content_type = "application/octet-stream"), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn serve(
     State(app): State<AppState>,
     Path(file): Path<String>,

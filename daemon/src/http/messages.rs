@@ -5,6 +5,8 @@ use axum::extract::State;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
+use super::error::Data;
+use super::error::ErrorBody;
 use super::error::{ApiError, ApiResult, Json, data};
 use super::{App, AppState, session_for};
 use crate::auth::Caller;
@@ -118,6 +120,15 @@ async fn fetch(app: &App, caller: &Caller, url: &str) -> Result<Fetched, ApiErro
     Ok(app.media.fetch(url, caller.is_admin()).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/message/send-text",
+    tag = "messages",
+    summary = "Send a text message",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn send_text(
     State(app): State<AppState>,
     caller: Caller,
@@ -127,6 +138,15 @@ async fn send_text(
     send(&app, &caller, &request, async || Ok(Content::Text { text })).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/message/send-image",
+    tag = "messages",
+    summary = "Send an image from a URL, with `text` as caption",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Wrong media type", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn send_image(
     State(app): State<AppState>,
     caller: Caller,
@@ -155,6 +175,15 @@ async fn send_image(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/message/send-document",
+    tag = "messages",
+    summary = "Send a document from a URL",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn send_document(
     State(app): State<AppState>,
     caller: Caller,
@@ -182,6 +211,15 @@ async fn send_document(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/message/send-sticker",
+    tag = "messages",
+    summary = "Send a WebP sticker from a URL",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Wrong media type", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn send_sticker(
     State(app): State<AppState>,
     caller: Caller,

@@ -7,6 +7,7 @@ mod events;
 mod health;
 mod media;
 mod messages;
+mod openapi;
 mod sandbox;
 mod sessions;
 
@@ -58,7 +59,8 @@ pub fn router(app: AppState) -> Router {
         .merge(admin::routes())
         .merge(dashboard::routes())
         .merge(media::routes())
-        .merge(events::routes());
+        .merge(events::routes())
+        .merge(openapi::routes());
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
     }

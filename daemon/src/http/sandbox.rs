@@ -8,6 +8,8 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
+use super::error::Data;
+use super::error::ErrorBody;
 use super::error::{ApiError, ApiResult, Json, Query, data};
 use super::{AdminOnly, App, AppState};
 use crate::engine::sandbox::{OutboxEntry, SandboxError, SandboxNetwork};
@@ -56,6 +58,15 @@ pub struct ScanAnswer {
     pub phone: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sandbox/scan",
+    tag = "sandbox",
+    summary = "Sandbox: a phone scans the session's QR code",
+    request_body = ScanRequest,
+    responses((status = 200, description = "Success", body = Data<ScanAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn scan(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -89,6 +100,15 @@ pub struct InboundAnswer {
     pub message_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sandbox/inbound",
+    tag = "sandbox",
+    summary = "Sandbox: deliver an incoming message",
+    request_body = InboundRequest,
+    responses((status = 200, description = "Success", body = Data<InboundAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn inbound(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -177,6 +197,15 @@ struct OutboxQuery {
     session: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/sandbox/outbox",
+    tag = "sandbox",
+    summary = "Sandbox: what a session sent, oldest first",
+    params(("session" = String, Query, description = "Session name")),
+    responses((status = 200, description = "Success", body = Data<Vec<OutboxEntry>>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn outbox(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -199,6 +228,15 @@ pub struct GroupAnswer {
     pub subject: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sandbox/groups",
+    tag = "sandbox",
+    summary = "Sandbox: create a group",
+    request_body = GroupRequest,
+    responses((status = 200, description = "Success", body = Data<GroupAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn groups(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -223,6 +261,15 @@ pub struct SandboxDone {
     pub message: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/sandbox/drop",
+    tag = "sandbox",
+    summary = "Sandbox: drop a session's connection",
+    request_body = SessionOnly,
+    responses((status = 200, description = "Success", body = Data<SandboxDone>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn drop_connection(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -235,6 +282,15 @@ async fn drop_connection(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/sandbox/unlink",
+    tag = "sandbox",
+    summary = "Sandbox: the phone unlinks the device",
+    request_body = SessionOnly,
+    responses((status = 200, description = "Success", body = Data<SandboxDone>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn unlink(
     State(app): State<AppState>,
     _: AdminOnly,

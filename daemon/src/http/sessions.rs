@@ -5,6 +5,8 @@ use axum::routing::get;
 use axum::{Router, body::Bytes};
 use serde::{Deserialize, Serialize};
 
+use super::error::Data;
+use super::error::ErrorBody;
 use super::error::{ApiError, ApiResult, Query, data};
 use super::{App, AppState, session_for};
 use crate::auth::Caller;
@@ -110,6 +112,15 @@ pub async fn start_for(
     Ok(data(answer))
 }
 
+#[utoipa::path(
+    post,
+    path = "/session/start",
+    tag = "sessions",
+    summary = "Start a session: its QR code, a pairing code, or Connected",
+    request_body(content = SessionRequest, description = "Optional for regular users"),
+    responses((status = 200, description = "Success", body = Data<StartAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn start_post(
     State(app): State<AppState>,
     caller: Caller,
@@ -118,6 +129,15 @@ async fn start_post(
     start_for(&app, &caller, optional_body(&body)?).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/session/start",
+    tag = "sessions",
+    summary = "Start a session (query form)",
+    params(SessionRequest),
+    responses((status = 200, description = "Success", body = Data<StartAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn start_get(
     State(app): State<AppState>,
     caller: Caller,
@@ -156,6 +176,15 @@ impl From<SessionInfo> for SessionView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/session",
+    tag = "sessions",
+    summary = "List sessions: all for admin, your own for a user",
+
+    responses((status = 200, description = "Success", body = Data<Vec<SessionView>>), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Vec<SessionView>> {
     let sessions = app.sessions.list().await?;
     let visible = sessions.into_iter().filter(|s| match &caller {
@@ -184,6 +213,15 @@ pub async fn logout_for(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/session/logout",
+    tag = "sessions",
+    summary = "Log a session out and remove it",
+    request_body = SessionRequest,
+    responses((status = 200, description = "Success", body = Data<LogoutAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn logout_post(
     State(app): State<AppState>,
     caller: Caller,
@@ -193,6 +231,15 @@ async fn logout_post(
     logout_for(&app, &caller, request.session.as_deref()).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/session/logout",
+    tag = "sessions",
+    summary = "Log a session out (query form)",
+    params(SessionRequest),
+    responses((status = 200, description = "Success", body = Data<LogoutAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn logout_get(
     State(app): State<AppState>,
     caller: Caller,
