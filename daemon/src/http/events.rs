@@ -39,7 +39,7 @@ struct Filter {
     ),
     security(("basic" = []))
 )]
-pub(super) async fn events(
+async fn events(
     State(app): State<AppState>,
     caller: Caller,
     Query(filter): Query<Filter>,

@@ -12,6 +12,6 @@ pub fn routes() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/health", tag = "health", summary = "Liveness: answers while the process serves HTTP",
     responses((status = 200, description = "`{\"status\":\"ok\"}`", body = Object)))]
-pub(super) async fn health() -> axum::Json<Value> {
+async fn health() -> axum::Json<Value> {
     axum::Json(json!({ "status": "ok" }))
 }
