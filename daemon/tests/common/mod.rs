@@ -144,6 +144,19 @@ impl Daemon {
         self.spawn().await;
     }
 
+    /// Starts wagwd again after it was stopped or killed.
+    pub async fn restart_without_stop(&mut self) {
+        assert!(self.child.is_none(), "wagwd is still running");
+        self.spawn().await;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("wagwd is running")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
