@@ -700,3 +700,96 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     assert_eq!(daemon.get("/admin/users", ADMIN).await.1, before_users);
     assert!(outbox(&daemon, "john").await.is_empty());
 }
+
+#[tokio::test]
+async fn media_urls_are_checked_for_size_kind_and_place() {
+    let outgoing = tempfile::tempdir().unwrap();
+    std::fs::write(outgoing.path().join("local.png"), png()).unwrap();
+    let root = outgoing.path().to_str().unwrap().to_string();
+    let daemon = Daemon::start(&[
+        ("WAGW_MEDIA_MAX_BYTES", "4096"),
+        ("WAGW_FILE_URL_ROOT", &root),
+    ])
+    .await;
+    daemon.link("sales", "628600000001").await;
+    let files = Files::serve(vec![
+        ("/big.png", "image/png", vec![0u8; 10_000]),
+        ("/doc.pdf", "application/pdf", b"%PDF-1.4".to_vec()),
+        ("/photo.png", "image/png", png()),
+    ])
+    .await;
+    let image = |url: String| json!({ "session": "sales", "to": "628123456789", "image_url": url });
+    let cases = [
+        (
+            "/message/send-image",
+            image(files.url("/big.png")),
+            413,
+            "4096",
+        ),
+        (
+            "/message/send-image",
+            image(files.url("/doc.pdf")),
+            415,
+            "application/pdf",
+        ),
+        (
+            "/message/send-sticker",
+            image(files.url("/photo.png")),
+            415,
+            "WebP",
+        ),
+        (
+            "/message/send-image",
+            image("file:///etc/hostname".into()),
+            403,
+            "WAGW_FILE_URL_ROOT",
+        ),
+        (
+            "/message/send-image",
+            image(format!("file://{root}/../{}", "etc")),
+            403,
+            "WAGW_FILE_URL_ROOT",
+        ),
+    ];
+    for (path, body, want, mentions) in cases {
+        let (status, answer) = daemon.post(path, ADMIN, body.clone()).await;
+        assert_eq!(status, want, "{path} {body}: {answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(mentions),
+            "{answer}"
+        );
+    }
+    assert!(outbox(&daemon, "sales").await.is_empty(), "nothing sent");
+    let local = daemon
+        .ok(
+            "/message/send-image",
+            ADMIN,
+            image(format!("file://{root}/local.png")),
+        )
+        .await;
+    assert_sent(&local, "628123456789@s.whatsapp.net");
+    assert_eq!(outbox(&daemon, "sales").await[0]["length"], png().len());
+}
+
+#[tokio::test]
+async fn the_whatsapp_engine_says_it_is_unavailable_instead_of_hanging() {
+    let daemon = Daemon::start(&[("WAGW_ENGINE", "whatsapp")]).await;
+    let (status, answer) = daemon
+        .post("/session/start", ADMIN, json!({ "session": "real" }))
+        .await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("WAGW_ENGINE=sandbox"),
+        "{answer}"
+    );
+    let (status, _) = daemon
+        .post("/sandbox/scan", ADMIN, json!({ "session": "real" }))
+        .await;
+    assert_eq!(
+        status, 404,
+        "sandbox routes exist only under the sandbox engine"
+    );
+}

@@ -288,3 +288,53 @@ async fn two_hundred_sessions_start_and_connect() {
             .all(|s| s["phone"].as_str().unwrap().starts_with("99"))
     );
 }
+
+#[tokio::test]
+async fn a_pairing_code_links_without_a_qr() {
+    let daemon = Daemon::start(&[]).await;
+    let mut events = daemon.events(ADMIN).await;
+    let started = daemon
+        .ok(
+            "/session/start",
+            ADMIN,
+            json!({ "session": "coded", "phone": "+62 811-2222-3333" }),
+        )
+        .await;
+    let code = started["pair_code"].as_str().expect("a pairing code");
+    assert_eq!(code.len(), 9, "{code}");
+    let connected = events.status("coded", "connected").await;
+    assert_eq!(connected["phone"], "6281122223333");
+}
+
+#[tokio::test]
+async fn receipts_move_a_sent_message_to_delivered() {
+    let daemon = Daemon::start(&[]).await;
+    daemon.link("alice", "628555000001").await;
+    daemon.link("bob", "628555000002").await;
+    let mut events = daemon.events(ADMIN).await;
+    let sent = daemon
+        .ok(
+            "/message/send-text",
+            ADMIN,
+            json!({ "session": "alice", "to": "628555000002", "text": "ping" }),
+        )
+        .await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    events
+        .until(|e| {
+            e["type"] == "receipt" && e["session"] == "alice" && e["message_ids"][0] == id.as_str()
+        })
+        .await;
+    let (status, stored) = daemon
+        .get(&format!("/message/{id}?session=alice"), ADMIN)
+        .await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(stored["data"]["status"], "delivered");
+    assert_eq!(stored["data"]["text"], "ping");
+    let (status, _) = daemon
+        .get(&format!("/message/{id}?session=bob"), ADMIN)
+        .await;
+    assert_eq!(status, 200, "the recipient recorded it too");
+    let (status, _) = daemon.get("/message/NOPE?session=alice", ADMIN).await;
+    assert_eq!(status, 404);
+}

@@ -5,9 +5,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
-use super::error::Data;
-use super::error::ErrorBody;
-use super::error::{ApiError, ApiResult, Json, data};
+use super::error::{ApiError, ApiResult, Data, ErrorBody, Json, data};
 use super::{App, AppState, session_for};
 use crate::auth::Caller;
 use crate::engine::{Content, MediaPayload};
@@ -22,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/message/send-image", post(send_image))
         .route("/message/send-document", post(send_document))
         .route("/message/send-sticker", post(send_sticker))
+        .route("/message/{id}", axum::routing::get(message_status))
 }
 
 /// The body of every send route; which fields are required depends on the route.
@@ -237,4 +236,46 @@ async fn send_sticker(
         Ok(Content::Sticker { media: MediaPayload { bytes: fetched.bytes, mimetype: "image/webp".into() } })
     })
     .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StatusQuery {
+    /// The session that sent or received the message (regular users may omit it).
+    pub session: Option<String>,
+}
+
+/// A stored message with its delivery status (pending, server_ack, delivered, read; or received).
+#[utoipa::path(
+    get,
+    path = "/message/{id}",
+    tag = "messages",
+    summary = "A sent or received message and its delivery status",
+    params(("id" = String, Path, description = "Message id"), StatusQuery),
+    responses(
+        (status = 200, description = "Success", body = Data<MessageRecord>),
+        (status = 403, description = "Not yours", body = ErrorBody),
+        (status = 404, description = "Unknown message", body = ErrorBody),
+        (status = 401, description = "No or wrong credentials", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub(super) async fn message_status(
+    State(app): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    super::error::Query(query): super::error::Query<StatusQuery>,
+) -> ApiResult<MessageRecord> {
+    let target = session_for(&app, &caller, query.session.as_deref()).await?;
+    let (session, lookup) = (target.name.clone(), id.clone());
+    let found = app
+        .db
+        .call(move |c| crate::store::messages::find(c, &session, &lookup))
+        .await?;
+    let record = found.ok_or_else(|| {
+        ApiError::not_found(
+            "message_not_found",
+            format!("session '{}' has no message '{id}'", target.name),
+        )
+    })?;
+    Ok(data(record))
 }

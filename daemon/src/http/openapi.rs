@@ -17,7 +17,7 @@ use super::{AppState, admin, dashboard, events, health, media, messages, sandbox
     paths(
         health::health, events::events,
         sessions::start_post, sessions::start_get, sessions::list, sessions::logout_post, sessions::logout_get,
-        messages::send_text, messages::send_image, messages::send_document, messages::send_sticker,
+        messages::send_text, messages::send_image, messages::send_document, messages::send_sticker, messages::message_status,
         admin::list, admin::create, admin::set_password, admin::session_config, admin::delete,
         dashboard::session_info, dashboard::start_session, dashboard::disconnect_session,
         dashboard::callback, dashboard::oauth,
