@@ -51,6 +51,7 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         media,
         sandbox,
         started: Instant::now(),
+        shutdown: CancellationToken::new(),
     }))
 }
 
@@ -69,7 +70,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A stable line on stdout for scripts and tests that start wagwd on port 0.
     println!("wagwd listening on http://{local}");
 
-    let stop = CancellationToken::new();
+    let stop = app.shutdown.clone();
     tokio::spawn(wait_for_signal(stop.clone()));
 
     let restorer = app.sessions.clone();

@@ -70,5 +70,8 @@ async fn events(
         let json = serde_json::to_string(&event).ok()?;
         Some(Ok(Event::default().data(json)))
     });
+    // Open streams would otherwise hold a graceful shutdown until its deadline.
+    let stream =
+        futures_util::StreamExt::take_until(stream, app.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

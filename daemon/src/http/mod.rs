@@ -44,6 +44,8 @@ pub struct App {
     /// Present only under the sandbox engine.
     pub sandbox: Option<Arc<SandboxNetwork>>,
     pub started: Instant,
+    /// Cancelled when wagwd begins to shut down; long-lived streams end on it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub type AppState = Arc<App>;
