@@ -56,6 +56,8 @@ pub struct Config {
     /// The only directory admin may send `file://` media from; `None` refuses `file://`.
     pub file_url_root: Option<PathBuf>,
     pub sandbox_autoscan: Option<Duration>,
+    /// Sandbox only: a fixed lifetime for every QR code instead of WhatsApp's 60 s then 20 s.
+    pub sandbox_qr_ttl: Option<Duration>,
     pub restore_concurrency: usize,
     pub log_format: LogFormat,
 }
@@ -162,6 +164,12 @@ impl Config {
                 "only applies with WAGW_ENGINE=sandbox",
             ));
         }
+        let sandbox_qr_ttl = get("WAGW_SANDBOX_QR_TTL_MS")
+            .map(|raw| parse_u64("WAGW_SANDBOX_QR_TTL_MS", raw).map(Duration::from_millis))
+            .transpose()?;
+        if sandbox_qr_ttl.is_some_and(|ttl| ttl.is_zero()) {
+            return Err(problem("WAGW_SANDBOX_QR_TTL_MS", "must be at least 1"));
+        }
 
         let log_format = match get("LOG_FORMAT").unwrap_or("text") {
             "text" => LogFormat::Text,
@@ -216,6 +224,7 @@ impl Config {
             )?),
             file_url_root: get("WAGW_FILE_URL_ROOT").map(PathBuf::from),
             sandbox_autoscan,
+            sandbox_qr_ttl,
             restore_concurrency: restore_concurrency as usize,
             log_format,
         })

@@ -28,7 +28,11 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         .with_context(|| format!("DB_PATH: cannot open {}", config.db_path.display()))?;
     let (engine, sandbox): (Arc<dyn Engine>, _) = match config.engine {
         EngineKind::Sandbox => {
-            let network = SandboxNetwork::new(&config.credentials_dir, config.sandbox_autoscan);
+            let network = SandboxNetwork::new(
+                &config.credentials_dir,
+                config.sandbox_autoscan,
+                config.sandbox_qr_ttl,
+            );
             (network.clone(), Some(network))
         }
         EngineKind::Whatsapp => (Arc::new(WhatsappEngine::new(&config.credentials_dir)), None),

@@ -338,3 +338,39 @@ async fn receipts_move_a_sent_message_to_delivered() {
     let (status, _) = daemon.get("/message/NOPE?session=alice", ADMIN).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn qr_codes_rotate_then_run_out_and_the_session_stops() {
+    let daemon = Daemon::start(&[("WAGW_SANDBOX_QR_TTL_MS", "50")]).await;
+    let mut events = daemon.events(ADMIN).await;
+    let first = daemon
+        .ok("/session/start", ADMIN, json!({ "session": "slow" }))
+        .await;
+    let mut codes = vec![first["qr"].as_str().unwrap().to_string()];
+    let stopped = loop {
+        let event = events
+            .until(|e| e["session"] == "slow" && (e["type"] == "qr" || e["type"] == "status"))
+            .await;
+        if event["type"] == "qr" {
+            let code = event["qr"].as_str().unwrap().to_string();
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        } else if event["status"] == "stopped" {
+            break event;
+        }
+    };
+    assert_eq!(codes.len(), 6, "six distinct codes, as WhatsApp shows");
+    assert!(
+        stopped["reason"].as_str().unwrap().contains("expired"),
+        "{stopped}"
+    );
+    let (_, listed) = daemon.get("/session", ADMIN).await;
+    assert_eq!(listed["data"][0]["status"], "stopped");
+    // A new start begins a new round of codes.
+    let again = daemon
+        .ok("/session/start", ADMIN, json!({ "session": "slow" }))
+        .await;
+    assert_eq!(again["status"], "qr");
+    assert!(!codes.contains(&again["qr"].as_str().unwrap().to_string()));
+}

@@ -104,6 +104,7 @@ pub struct SandboxNetwork {
     me: std::sync::Weak<SandboxNetwork>,
     credentials_dir: PathBuf,
     autoscan: Option<Duration>,
+    qr_ttl: Option<Duration>,
     state: Mutex<NetworkState>,
 }
 
@@ -147,11 +148,16 @@ pub fn new_inbound_id() -> String {
 }
 
 impl SandboxNetwork {
-    pub fn new(credentials_dir: &Path, autoscan: Option<Duration>) -> Arc<SandboxNetwork> {
+    pub fn new(
+        credentials_dir: &Path,
+        autoscan: Option<Duration>,
+        qr_ttl: Option<Duration>,
+    ) -> Arc<SandboxNetwork> {
         let network = Arc::new_cyclic(|me| SandboxNetwork {
             me: me.clone(),
             credentials_dir: credentials_dir.to_path_buf(),
             autoscan,
+            qr_ttl,
             state: Mutex::new(NetworkState::default()),
         });
         network.lock().groups = network.load_groups();
@@ -362,7 +368,9 @@ impl SandboxNetwork {
             });
         }
         for n in 0..QR_CODES {
-            let ttl = if n == 0 { FIRST_QR_TTL } else { NEXT_QR_TTL };
+            let ttl = self
+                .qr_ttl
+                .unwrap_or(if n == 0 { FIRST_QR_TTL } else { NEXT_QR_TTL });
             let code = new_qr_code();
             let (scanned_tx, scanned_rx) = oneshot::channel();
             match self.lock().devices.get_mut(&session) {
