@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::accounts::Accounts;
 use crate::auth::Authenticator;
 use crate::config::{Config, EngineKind};
+use crate::control;
 use crate::engine::{Engine, sandbox::SandboxNetwork, whatsapp::WhatsappEngine};
 use crate::http::{self, App};
 use crate::media::MediaStore;
@@ -74,6 +75,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A stable line on stdout for scripts and tests that start wagwd on port 0.
     println!("wagwd listening on http://{local}");
 
+    let control_socket = control::bind(&app.config.socket_path)?;
+    let control_path = control_socket.path().to_path_buf();
+    // The second ready line: once it is printed, `wagw` can connect.
+    println!("wagwd control socket at {}", control_path.display());
+
     let stop = app.shutdown.clone();
     tokio::spawn(wait_for_signal(stop.clone()));
 
@@ -91,12 +97,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let serving =
         axum::serve(listener, service).with_graceful_shutdown(stop.clone().cancelled_owned());
     let server = tokio::spawn(async move { serving.await });
+    let control_server = tokio::spawn(control::serve(app.clone(), control_socket, stop.clone()));
 
     stop.cancelled().await;
     tracing::info!("shutting down");
-    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+    let servers = async {
+        let _ = server.await;
+        let _ = control_server.await;
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, servers).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
     }
+    control::remove_socket(&control_path);
     app.sessions.shutdown(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod http;

@@ -41,7 +41,8 @@ fn resolve_socket_path(
         .join("wagw.sock")
 }
 
-fn current_uid() -> u32 {
+/// The effective uid of this process.
+pub fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The owner of /proc/self is the process's effective uid; no libc call needed.
     std::fs::metadata("/proc/self")

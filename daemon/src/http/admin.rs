@@ -47,7 +47,7 @@ pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     responses((status = 200, description = "Success", body = Data<Vec<User>>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn list(State(app): State<AppState>, _: AdminOnly) -> ApiResult<Vec<User>> {
+pub async fn list(State(app): State<AppState>, _: AdminOnly) -> ApiResult<Vec<User>> {
     Ok(data(app.accounts.list().await?))
 }
 
@@ -74,7 +74,7 @@ pub struct CreateUserRequest {
     responses((status = 201, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn create(
+pub async fn create(
     State(app): State<AppState>,
     _: AdminOnly,
     Json(request): Json<CreateUserRequest>,
@@ -113,7 +113,7 @@ pub struct Done {
     responses((status = 200, description = "Success", body = Data<Done>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn set_password(
+pub async fn set_password(
     State(app): State<AppState>,
     _: AdminOnly,
     Path(id): Path<String>,
@@ -163,7 +163,7 @@ impl From<SessionConfigRequest> for SettingsUpdate {
     responses((status = 200, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn session_config(
+pub async fn session_config(
     State(app): State<AppState>,
     _: AdminOnly,
     Path(id): Path<String>,
@@ -183,7 +183,7 @@ async fn session_config(
     responses((status = 200, description = "Success", body = Data<Done>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn delete(
+pub async fn delete(
     State(app): State<AppState>,
     _: AdminOnly,
     Path(id): Path<String>,

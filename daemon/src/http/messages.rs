@@ -93,7 +93,7 @@ fn optional(value: &Option<String>) -> Option<String> {
 }
 
 /// Checks the request and the session before any media is fetched, then sends.
-async fn send(
+pub async fn send(
     app: &App,
     caller: &Caller,
     request: &SendRequest,
@@ -128,7 +128,7 @@ async fn fetch(app: &App, caller: &Caller, url: &str) -> Result<Fetched, ApiErro
     responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn send_text(
+pub async fn send_text(
     State(app): State<AppState>,
     caller: Caller,
     Json(request): Json<SendRequest>,
@@ -146,32 +146,33 @@ async fn send_text(
     responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Wrong media type", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn send_image(
+pub async fn send_image(
     State(app): State<AppState>,
     caller: Caller,
     Json(request): Json<SendRequest>,
 ) -> ApiResult<SendAnswer> {
     let url = required(&request.image_url, "image_url")?.to_string();
     send(&app, &caller, &request, async || {
-        let fetched = fetch(&app, &caller, &url).await?;
-        if !fetched.mimetype.starts_with("image/") {
-            return Err(ApiError::from(crate::media::MediaError::WrongKind(
-                format!(
-                    "image_url must point to an image; it returned {}",
-                    fetched.mimetype
-                ),
-            )));
-        }
-        let media = MediaPayload {
-            bytes: fetched.bytes,
-            mimetype: fetched.mimetype,
-        };
-        Ok(Content::Image {
-            media,
-            caption: optional(&request.text),
-        })
+        image_content(fetch(&app, &caller, &url).await?, optional(&request.text))
     })
     .await
+}
+
+/// An image message from a fetched or uploaded file.
+pub fn image_content(fetched: Fetched, caption: Option<String>) -> Result<Content, ApiError> {
+    if !fetched.mimetype.starts_with("image/") {
+        return Err(ApiError::from(crate::media::MediaError::WrongKind(
+            format!(
+                "image_url must point to an image; it returned {}",
+                fetched.mimetype
+            ),
+        )));
+    }
+    let media = MediaPayload {
+        bytes: fetched.bytes,
+        mimetype: fetched.mimetype,
+    };
+    Ok(Content::Image { media, caption })
 }
 
 #[utoipa::path(
@@ -183,7 +184,7 @@ async fn send_image(
     responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn send_document(
+pub async fn send_document(
     State(app): State<AppState>,
     caller: Caller,
     Json(request): Json<SendRequest>,
@@ -192,22 +193,27 @@ async fn send_document(
     let name = required(&request.document_name, "document_name")?.to_string();
     send(&app, &caller, &request, async || {
         let fetched = fetch(&app, &caller, &url).await?;
-        // The name the recipient sees decides the type when the server did not say.
-        let mimetype = match mime_guess::from_path(&name).first_raw() {
-            Some(by_name) if fetched.mimetype == "application/octet-stream" => by_name.to_string(),
-            _ => fetched.mimetype,
-        };
-        let media = MediaPayload {
-            bytes: fetched.bytes,
-            mimetype,
-        };
-        Ok(Content::Document {
-            media,
-            file_name: name,
-            caption: optional(&request.text),
-        })
+        Ok(document_content(fetched, name, optional(&request.text)))
     })
     .await
+}
+
+/// A document message from a fetched or uploaded file, shown to the recipient as `name`.
+pub fn document_content(fetched: Fetched, name: String, caption: Option<String>) -> Content {
+    // The name the recipient sees decides the type when the source did not say.
+    let mimetype = match mime_guess::from_path(&name).first_raw() {
+        Some(by_name) if fetched.mimetype == "application/octet-stream" => by_name.to_string(),
+        _ => fetched.mimetype,
+    };
+    let media = MediaPayload {
+        bytes: fetched.bytes,
+        mimetype,
+    };
+    Content::Document {
+        media,
+        file_name: name,
+        caption,
+    }
 }
 
 #[utoipa::path(
@@ -219,23 +225,34 @@ async fn send_document(
     responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Wrong media type", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn send_sticker(
+pub async fn send_sticker(
     State(app): State<AppState>,
     caller: Caller,
     Json(request): Json<SendRequest>,
 ) -> ApiResult<SendAnswer> {
     let url = required(&request.image_url, "image_url")?.to_string();
     send(&app, &caller, &request, async || {
-        let fetched = fetch(&app, &caller, &url).await?;
-        if !is_webp(&fetched.bytes) {
-            return Err(ApiError::from(crate::media::MediaError::WrongKind(format!(
-                "stickers must be WebP images; image_url returned {}. Convert it to WebP (512x512) first",
-                fetched.mimetype
-            ))));
-        }
-        Ok(Content::Sticker { media: MediaPayload { bytes: fetched.bytes, mimetype: "image/webp".into() } })
+        sticker_content(fetch(&app, &caller, &url).await?)
     })
     .await
+}
+
+/// A sticker message from a fetched or uploaded file; WhatsApp takes WebP only.
+pub fn sticker_content(fetched: Fetched) -> Result<Content, ApiError> {
+    if !is_webp(&fetched.bytes) {
+        return Err(ApiError::from(crate::media::MediaError::WrongKind(
+            format!(
+                "stickers must be WebP images; image_url returned {}. Convert it to WebP (512x512) first",
+                fetched.mimetype
+            ),
+        )));
+    }
+    Ok(Content::Sticker {
+        media: MediaPayload {
+            bytes: fetched.bytes,
+            mimetype: "image/webp".into(),
+        },
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -1,15 +1,15 @@
 //! The HTTP API: one module per resource, all answering in wagw's envelope and error shape.
 
-mod admin;
+pub mod admin;
 mod dashboard;
 pub mod error;
 mod events;
 mod health;
 mod media;
-mod messages;
+pub mod messages;
 mod openapi;
-mod sandbox;
-mod sessions;
+pub mod sandbox;
+pub mod sessions;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

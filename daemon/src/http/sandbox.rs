@@ -67,7 +67,7 @@ pub struct ScanAnswer {
     responses((status = 200, description = "Success", body = Data<ScanAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn scan(
+pub async fn scan(
     State(app): State<AppState>,
     _: AdminOnly,
     Json(request): Json<ScanRequest>,
@@ -109,7 +109,7 @@ pub struct InboundAnswer {
     responses((status = 200, description = "Success", body = Data<InboundAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn inbound(
+pub async fn inbound(
     State(app): State<AppState>,
     _: AdminOnly,
     Json(request): Json<InboundRequest>,
@@ -193,8 +193,8 @@ async fn inbound(
 }
 
 #[derive(Debug, Deserialize)]
-struct OutboxQuery {
-    session: String,
+pub struct OutboxQuery {
+    pub session: String,
 }
 
 #[utoipa::path(
@@ -206,7 +206,7 @@ struct OutboxQuery {
     responses((status = 200, description = "Success", body = Data<Vec<OutboxEntry>>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn outbox(
+pub async fn outbox(
     State(app): State<AppState>,
     _: AdminOnly,
     Query(query): Query<OutboxQuery>,
@@ -270,7 +270,7 @@ pub struct SandboxDone {
     responses((status = 200, description = "Success", body = Data<SandboxDone>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn drop_connection(
+pub async fn drop_connection(
     State(app): State<AppState>,
     _: AdminOnly,
     Json(request): Json<SessionOnly>,
@@ -291,7 +291,7 @@ async fn drop_connection(
     responses((status = 200, description = "Success", body = Data<SandboxDone>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn unlink(
+pub async fn unlink(
     State(app): State<AppState>,
     _: AdminOnly,
     Json(request): Json<SessionOnly>,

@@ -1,0 +1,729 @@
+//! The real `wagw` binary against a real `wagwd` (sandbox engine, temp dir, port 0, temp socket).
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const WAGW: &str = env!("CARGO_BIN_EXE_wagw");
+
+/// wagwd sits next to wagw in the target directory; built once if a lone `cargo test -p
+/// wagw-cli` did not build it.
+fn wagwd() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let path = Path::new(WAGW).with_file_name("wagwd");
+        if !path.exists() {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the workspace root");
+            let status = std::process::Command::new(env!("CARGO"))
+                .args(["build", "-p", "wagw-daemon", "--bin", "wagwd"])
+                .current_dir(workspace)
+                .status()
+                .expect("run cargo build for wagwd");
+            assert!(status.success(), "building wagwd failed");
+        }
+        path
+    })
+}
+
+struct Daemon {
+    _child: Child,
+    _stdout: Lines<BufReader<ChildStdout>>,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Daemon {
+    async fn start() -> Daemon {
+        Daemon::start_with(&[]).await
+    }
+
+    async fn start_with(env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let socket = dir.path().join("wagw.sock");
+        let log = std::fs::File::create(dir.path().join("wagwd.log")).expect("log file");
+        let mut command = Command::new(wagwd());
+        command
+            .current_dir(dir.path())
+            .env("WAGW_ENGINE", "sandbox")
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("DB_PATH", dir.path().join("wagw.db"))
+            .env("MEDIA_DIR", dir.path().join("media"))
+            .env("CREDENTIALS_DIR", dir.path().join("credentials"))
+            .env("WAGW_SOCKET", &socket)
+            .env_remove("ADMIN_PASSWORD")
+            .env_remove("ADMIN_USER")
+            .env_remove("WAGW_SANDBOX_AUTOSCAN_MS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("start wagwd");
+        let mut stdout = BufReader::new(child.stdout.take().expect("wagwd stdout")).lines();
+        let log_path = dir.path().join("wagwd.log");
+        let mut next_line = async |what: &str| -> String {
+            match stdout.next_line().await {
+                Ok(Some(line)) => line,
+                _ => panic!(
+                    "wagwd exited before printing {what} (is target/debug/wagwd stale? cargo build -p wagw-daemon); log:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                ),
+            }
+        };
+        let listening = next_line("its HTTP address").await;
+        let base = listening
+            .strip_prefix("wagwd listening on ")
+            .expect("the listening line")
+            .to_string();
+        let ready = next_line("its control socket").await;
+        assert_eq!(
+            ready,
+            format!("wagwd control socket at {}", socket.display())
+        );
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::new();
+        Daemon {
+            _child: child,
+            _stdout: stdout,
+            dir,
+            socket,
+            base,
+            http,
+        }
+    }
+
+    fn wagw(&self) -> Command {
+        let mut command = Command::new(WAGW);
+        command
+            .env("WAGW_SOCKET", &self.socket)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.wagw().args(args).output().await.expect("run wagw")
+    }
+
+    async fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = self
+            .wagw()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wagw");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().await.expect("wagw output")
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .basic_auth("admin", Some("admin"))
+            .send()
+            .await
+            .expect("GET");
+        response.json().await.expect("JSON")
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .basic_auth("admin", Some("admin"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        response.json().await.expect("JSON")
+    }
+
+    /// Starts a session that the sandbox pairs by itself (WAGW_SANDBOX_AUTOSCAN_MS).
+    async fn connected_session(&self, name: &str) {
+        let out = self.run(&["session", "start", name]).await;
+        assert_ok(&out);
+        assert!(stdout(&out).contains("connected"), "{}", stdout(&out));
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+fn assert_fails(out: &Output, code: i32, message: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    assert!(
+        stderr(out).contains(message),
+        "expected {message:?} in stderr: {}",
+        stderr(out)
+    );
+}
+
+fn json_of(out: &Output) -> Value {
+    assert_ok(out);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
+}
+
+#[tokio::test]
+async fn user_lifecycle() {
+    let daemon = Daemon::start().await;
+    assert_ok(
+        &daemon
+            .run_with_stdin(
+                &["user", "add", "alice", "--password-stdin"],
+                "first-pass\n",
+            )
+            .await,
+    );
+
+    let listed = json_of(&daemon.run(&["user", "list", "--json"]).await);
+    let over_http = daemon.get("/admin/users").await;
+    assert_eq!(
+        listed, over_http["data"],
+        "--json prints what the HTTP API returns under data"
+    );
+    assert_eq!(listed[0]["username"], "alice");
+
+    assert_ok(
+        &daemon
+            .run_with_stdin(
+                &["user", "passwd", "alice", "--password-stdin"],
+                "second-pass\n",
+            )
+            .await,
+    );
+    let as_alice = daemon
+        .http
+        .get(format!("{}/session", daemon.base))
+        .basic_auth("alice", Some("second-pass"))
+        .send()
+        .await
+        .expect("GET as alice");
+    assert_eq!(as_alice.status(), 200, "the new password works");
+
+    let updated = json_of(
+        &daemon
+            .run(&[
+                "user",
+                "set",
+                "alice",
+                "--callback",
+                "https://example.com/hook",
+                "--json",
+            ])
+            .await,
+    );
+    assert_eq!(updated["callback_url"], "https://example.com/hook");
+    let oauth = daemon
+        .run_with_stdin(
+            &[
+                "user",
+                "set",
+                "alice",
+                "--oauth-login",
+                "client",
+                "--oauth-password-stdin",
+                "--json",
+            ],
+            "s3cret",
+        )
+        .await;
+    assert_eq!(json_of(&oauth)["has_oauth_password"], true);
+
+    let refused = daemon.run(&["user", "rm", "alice"]).await;
+    assert_fails(&refused, 1, "--yes");
+    assert_ok(&daemon.run(&["user", "rm", "alice", "--yes"]).await);
+    assert_eq!(
+        json_of(&daemon.run(&["user", "list", "--json"]).await),
+        json!([])
+    );
+
+    assert_fails(
+        &daemon.run(&["user", "rm", "bob", "--yes"]).await,
+        1,
+        "user 'bob' does not exist",
+    );
+    assert_fails(
+        &daemon
+            .run_with_stdin(&["user", "add", "al", "--password-stdin"], "pass")
+            .await,
+        1,
+        "at least 3 characters",
+    );
+}
+
+/// Reads a QR code drawn with half blocks back into modules and decodes it.
+fn decode_terminal_qr(lines: &[String]) -> String {
+    const SCALE: usize = 4;
+    const MARGIN: usize = 8;
+    let rows: Vec<Vec<char>> = lines.iter().map(|l| l.chars().collect()).collect();
+    let modules_wide = rows[0].len();
+    let modules_high = rows.len() * 2;
+    let dark = |x: usize, y: usize| match rows[y / 2][x] {
+        '█' => true,
+        '▀' => y.is_multiple_of(2),
+        '▄' => !y.is_multiple_of(2),
+        _ => false,
+    };
+    let (width, height) = (
+        modules_wide * SCALE + 2 * MARGIN,
+        modules_high * SCALE + 2 * MARGIN,
+    );
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        let inside =
+            (MARGIN..width - MARGIN).contains(&x) && (MARGIN..height - MARGIN).contains(&y);
+        if inside && dark((x - MARGIN) / SCALE, (y - MARGIN) / SCALE) {
+            0
+        } else {
+            255
+        }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in:\n{}", lines.join("\n"));
+    let (_, content) = grids[0].decode().expect("the QR code decodes");
+    content
+}
+
+fn is_qr_line(line: &str) -> bool {
+    !line.is_empty() && line.chars().all(|c| matches!(c, ' ' | '▀' | '▄' | '█'))
+}
+
+#[tokio::test]
+async fn session_start_draws_a_qr_that_decodes_and_connects_when_scanned() {
+    let daemon = Daemon::start().await;
+    let mut child = daemon
+        .wagw()
+        .args(["session", "start", "demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wagw");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut qr = Vec::new();
+    while let Some(line) = lines.next_line().await.expect("read wagw") {
+        if is_qr_line(&line) {
+            qr.push(line);
+        } else if !qr.is_empty() {
+            break;
+        }
+    }
+    assert!(qr.len() > 10, "a QR code was drawn");
+    let width = qr[0].chars().count();
+    assert!(
+        qr.iter().all(|l| l.chars().count() == width),
+        "the QR lines are even"
+    );
+    assert!(qr[0].chars().all(|c| c == ' '), "a quiet zone on top");
+    let decoded = decode_terminal_qr(&qr);
+
+    let sessions = daemon.get("/session").await;
+    let demo = sessions["data"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["session"] == "demo")
+        .expect("demo listed");
+    assert_eq!(demo["status"], "qr");
+    assert_eq!(
+        decoded,
+        demo["qr"].as_str().expect("the current QR"),
+        "the drawn QR is the session's QR"
+    );
+
+    let scanned = daemon
+        .post(
+            "/sandbox/scan",
+            json!({"session": "demo", "phone": "628111222333"}),
+        )
+        .await;
+    assert_eq!(scanned["data"]["phone"], "628111222333", "{scanned}");
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.expect("read wagw") {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    let status = child.wait().await.expect("wagw exits");
+    assert!(
+        status.success(),
+        "exit {status:?}; output after the QR: {rest}"
+    );
+    assert!(
+        rest.contains("session 'demo' connected as 628111222333"),
+        "{rest}"
+    );
+
+    let listed = json_of(&daemon.run(&["session", "list", "--json"]).await);
+    assert_eq!(
+        listed,
+        daemon.get("/session").await["data"],
+        "--json prints what GET /session returns under data"
+    );
+    assert_eq!(listed[0]["status"], "connected");
+}
+
+#[tokio::test]
+async fn session_start_with_a_pairing_code() {
+    let daemon = Daemon::start().await;
+    let out = daemon
+        .run(&[
+            "session",
+            "start",
+            "paired",
+            "--pair-phone",
+            "+62 811-1111-2222",
+        ])
+        .await;
+    assert_ok(&out);
+    assert!(stdout(&out).contains("Pairing code: "), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("connected as 6281111112222"),
+        "{}",
+        stdout(&out)
+    );
+    assert_fails(
+        &daemon
+            .run(&["session", "start", "bad", "--pair-phone", "12ab"])
+            .await,
+        1,
+        "is not a valid phone number",
+    );
+}
+
+#[tokio::test]
+async fn send_uploads_a_large_file_and_text() {
+    let daemon = Daemon::start_with(&[("WAGW_SANDBOX_AUTOSCAN_MS", "20")]).await;
+    daemon.connected_session("sender").await;
+
+    // Pseudo-random bytes, so nothing along the way can compress them away.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let body: Vec<u8> = (0..5 * 1024 * 1024 + 123)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    let file = daemon.dir.path().join("report.pdf");
+    std::fs::write(&file, &body).expect("write the file");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let out = daemon
+        .run(&[
+            "send",
+            "document",
+            "--session",
+            "sender",
+            "--to",
+            "628123456789",
+            "--file",
+            file_arg,
+            "--caption",
+            "the report",
+        ])
+        .await;
+    assert_ok(&out);
+    let id = stdout(&out).trim().to_string();
+    assert!(!id.is_empty(), "prints the message id");
+
+    let text = daemon
+        .run(&[
+            "send",
+            "text",
+            "--session",
+            "sender",
+            "--to",
+            "628123456789",
+            "--reply-to",
+            &id,
+            "hello there",
+        ])
+        .await;
+    assert_ok(&text);
+    let text_id = stdout(&text).trim().to_string();
+
+    let outbox = daemon.get("/sandbox/outbox?session=sender").await;
+    let entries = outbox["data"].as_array().expect("outbox");
+    let document = entries
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .expect("the document was sent");
+    let digest: String = Sha256::digest(&body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(document["sha256"], digest.as_str());
+    assert_eq!(document["length"], body.len() as u64);
+    assert_eq!(document["file_name"], "report.pdf");
+    assert_eq!(document["mimetype"], "application/pdf");
+    assert_eq!(document["caption"], "the report");
+    let reply = entries
+        .iter()
+        .find(|e| e["id"] == text_id.as_str())
+        .expect("the text was sent");
+    assert_eq!(reply["text"], "hello there");
+    assert_eq!(reply["quoted_message_id"], id.as_str());
+
+    let via_cli = json_of(&daemon.run(&["sandbox", "outbox", "sender", "--json"]).await);
+    assert_eq!(via_cli, outbox["data"]);
+
+    // The normalizer's own words, as the HTTP API gives them.
+    let http = daemon
+        .post(
+            "/message/send-text",
+            json!({"session": "sender", "to": "12ab", "text": "hi"}),
+        )
+        .await;
+    let message = http["message"]
+        .as_str()
+        .expect("an error message")
+        .to_string();
+    let bad = daemon
+        .run(&["send", "text", "--session", "sender", "--to", "12ab", "hi"])
+        .await;
+    assert_fails(&bad, 1, &message);
+    let missing = daemon
+        .run(&[
+            "send",
+            "image",
+            "--session",
+            "sender",
+            "--to",
+            "628123456789",
+            "--file",
+            "/nonexistent.png",
+        ])
+        .await;
+    assert_fails(&missing, 1, "/nonexistent.png");
+    let not_linked = daemon
+        .run(&[
+            "send",
+            "text",
+            "--session",
+            "nobody",
+            "--to",
+            "628123456789",
+            "hi",
+        ])
+        .await;
+    assert_fails(&not_linked, 1, "session 'nobody' does not exist");
+}
+
+#[tokio::test]
+async fn events_follow_an_inbound_message() {
+    let daemon = Daemon::start_with(&[("WAGW_SANDBOX_AUTOSCAN_MS", "20")]).await;
+    daemon.connected_session("listener").await;
+    let mut child = daemon
+        .wagw()
+        .args(["events", "--session", "listener", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wagw events");
+    let mut errors = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let ready = errors
+        .next_line()
+        .await
+        .expect("read stderr")
+        .expect("a ready line");
+    assert!(ready.contains("following events"), "{ready}");
+
+    let inbound = daemon
+        .run(&[
+            "sandbox",
+            "inbound",
+            "listener",
+            "--from",
+            "628999888777",
+            "--text",
+            "ping",
+        ])
+        .await;
+    assert_ok(&inbound);
+    let id = stdout(&inbound).trim().to_string();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .expect("read events")
+            .expect("an event before the stream ends");
+        let event: Value = serde_json::from_str(&line).expect("an event is JSON");
+        if event["type"] == "message" {
+            assert_eq!(event["session"], "listener");
+            assert_eq!(event["message"]["id"], id.as_str());
+            assert_eq!(event["message"]["text"], "ping");
+            break;
+        }
+    }
+    child.kill().await.expect("stop wagw events");
+}
+
+#[tokio::test]
+async fn status_names_the_engine() {
+    let daemon = Daemon::start().await;
+    let out = daemon.run(&["status"]).await;
+    assert_ok(&out);
+    assert!(stdout(&out).contains("engine: sandbox"), "{}", stdout(&out));
+    let status = json_of(&daemon.run(&["status", "--json"]).await);
+    assert_eq!(status["engine"], "sandbox");
+    assert_eq!(status["sessions"]["connected"], 0);
+}
+
+#[tokio::test]
+async fn a_missing_daemon_is_explained() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("absent.sock");
+    let out = Command::new(WAGW)
+        .arg("status")
+        .env("WAGW_SOCKET", &socket)
+        .output()
+        .await
+        .expect("run wagw");
+    assert_fails(&out, 1, &socket.display().to_string());
+    assert!(
+        stderr(&out).contains("is wagwd running?"),
+        "{}",
+        stderr(&out)
+    );
+    let flag = Command::new(WAGW)
+        .args(["--socket", socket.to_str().expect("utf-8"), "user", "list"])
+        .output()
+        .await
+        .expect("run wagw");
+    assert_fails(&flag, 1, "is wagwd running?");
+}
+
+#[tokio::test]
+async fn usage_errors_exit_2() {
+    let out = Command::new(WAGW)
+        .args(["user", "add"])
+        .output()
+        .await
+        .expect("run wagw");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let both = Command::new(WAGW)
+        .args([
+            "send",
+            "image",
+            "--session",
+            "s",
+            "--to",
+            "1",
+            "--file",
+            "a",
+            "--url",
+            "b",
+        ])
+        .output()
+        .await
+        .expect("run wagw");
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+}
+
+/// The positions and line counts of the in-place redraws (`ESC[nA ESC[J`) in terminal output.
+fn redraws(output: &str) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = output[from..].find("A\x1b[J").map(|i| i + from) {
+        let start = output[..at].rfind("\x1b[").expect("an escape before A");
+        if let Ok(lines) = output[start + 2..at].parse::<usize>() {
+            found.push((start, lines));
+        }
+        from = at + 4;
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_rotating_qr_is_redrawn_in_place_on_a_terminal_until_the_codes_run_out() {
+    let daemon = Daemon::start_with(&[("WAGW_SANDBOX_QR_TTL_MS", "300")]).await;
+    // util-linux `script` gives wagw a real terminal and copies what it draws to our pipe.
+    let out = Command::new("script")
+        .args([
+            "-q",
+            "-e",
+            "-f",
+            "-c",
+            &format!("{WAGW} session start rotating"),
+            "/dev/null",
+        ])
+        .env("WAGW_SOCKET", &daemon.socket)
+        .env("TERM", "xterm-256color")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run wagw under script(1)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exhausted codes fail:\n{screen}"
+    );
+    assert!(
+        screen.contains("QR codes expired"),
+        "the reason is given:\n{screen}"
+    );
+
+    let painted = "\x1b[30;107m";
+    let moves = redraws(&screen);
+    assert!(
+        moves.len() >= 2,
+        "the code rotated and was redrawn:\n{screen:?}"
+    );
+    let mut previous = 0;
+    for (at, lines) in &moves {
+        let drawn_before = screen[previous..*at].matches(painted).count();
+        assert_eq!(
+            *lines, drawn_before,
+            "each redraw moves up exactly over the previous code"
+        );
+        previous = *at;
+    }
+    let total = screen.matches(painted).count();
+    assert_eq!(
+        total,
+        moves[0].1 * (moves.len() + 1),
+        "every code has the same height; nothing else is painted"
+    );
+}
