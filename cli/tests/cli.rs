@@ -727,3 +727,48 @@ async fn a_rotating_qr_is_redrawn_in_place_on_a_terminal_until_the_codes_run_out
         "every code has the same height; nothing else is painted"
     );
 }
+
+#[tokio::test]
+async fn sandbox_verbs_and_logout() {
+    let daemon = Daemon::start_with(&[("WAGW_SANDBOX_AUTOSCAN_MS", "20")]).await;
+    daemon.connected_session("verbs").await;
+    let status = json_of(&daemon.run(&["status", "--json"]).await);
+    assert_eq!(status["sessions"]["connected"], 1);
+
+    let dropped = daemon.run(&["sandbox", "drop", "verbs"]).await;
+    assert_ok(&dropped);
+    assert!(
+        stdout(&dropped).contains("reconnects by itself"),
+        "{}",
+        stdout(&dropped)
+    );
+
+    let inbound = daemon
+        .run(&[
+            "sandbox",
+            "inbound",
+            "nobody",
+            "--from",
+            "628999888777",
+            "--text",
+            "hi",
+        ])
+        .await;
+    assert_fails(&inbound, 1, "nobody");
+    let scan = daemon.run(&["sandbox", "scan", "nobody"]).await;
+    assert_fails(&scan, 1, "nobody");
+
+    let out = daemon.run(&["session", "logout", "verbs"]).await;
+    assert_ok(&out);
+    assert!(stdout(&out).contains("Logged out"), "{}", stdout(&out));
+    assert_fails(
+        &daemon.run(&["session", "logout", "verbs"]).await,
+        1,
+        "session 'verbs' does not exist",
+    );
+    assert_fails(
+        &daemon.run(&["session", "start", "../etc"]).await,
+        1,
+        "is not a valid session name",
+    );
+}
