@@ -772,3 +772,29 @@ async fn sandbox_verbs_and_logout() {
         "is not a valid session name",
     );
 }
+
+#[tokio::test]
+async fn ctrl_c_cancels_session_start() {
+    let daemon = Daemon::start().await;
+    let mut child = daemon
+        .wagw()
+        .args(["session", "start", "impatient"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start wagw");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    while let Some(line) = lines.next_line().await.expect("read wagw") {
+        if line.starts_with("Scan with WhatsApp") {
+            break;
+        }
+    }
+    let pid = child.id().expect("a running wagw").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().await.expect("wagw exits");
+    assert_fails(&out, 1, "cancelled; session 'impatient' was not linked");
+}

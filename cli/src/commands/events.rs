@@ -16,6 +16,7 @@ pub struct EventsArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: EventsArgs) -> anyhow::Result<()> {
+    let mut interrupt = super::interrupt()?;
     let mut client = ctx.client().await?;
     let mut events = client
         .watch_events(WatchEventsRequest {
@@ -24,11 +25,9 @@ pub async fn run(ctx: &Ctx, args: EventsArgs) -> anyhow::Result<()> {
         .await
         .map_err(failed)?
         .into_inner();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         let event = tokio::select! {
-            _ = &mut ctrl_c => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
             event = events.message() => event.map_err(failed)?,
         };
         let Some(event) = event else {

@@ -60,3 +60,9 @@ pub fn confirm(question: &str) -> anyhow::Result<bool> {
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
+
+/// Ctrl-C (SIGINT), listened for from now on.
+pub fn interrupt() -> anyhow::Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{SignalKind, signal};
+    signal(SignalKind::interrupt()).map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))
+}

@@ -9,7 +9,7 @@ use wagw_proto::control::v1::{
     ListSessionsRequest, LogoutRequest, SessionUpdate, StartSessionRequest,
 };
 
-use super::{Ctx, failed, field, parse};
+use super::{Ctx, failed, field, interrupt, parse};
 use crate::qr;
 
 #[derive(Subcommand)]
@@ -185,6 +185,8 @@ impl Screen {
 }
 
 async fn start(ctx: &Ctx, name: String, pair_phone: Option<String>) -> anyhow::Result<()> {
+    // Listening before anything is drawn, so a Ctrl-C at any moment cancels rather than kills.
+    let mut interrupt = interrupt()?;
     let mut client = ctx.client().await?;
     let request = StartSessionRequest {
         session: name.clone(),
@@ -197,11 +199,9 @@ async fn start(ctx: &Ctx, name: String, pair_phone: Option<String>) -> anyhow::R
         .into_inner();
     let mut screen = Screen::new();
     let mut clock = tokio::time::interval(Duration::from_secs(1));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     loop {
         let update = tokio::select! {
-            _ = &mut ctrl_c => {
+            _ = interrupt.recv() => {
                 screen.spinner.finish_and_clear();
                 // Dropping the stream tells wagwd the caller is gone; the session keeps its state.
                 anyhow::bail!("cancelled; session '{name}' was not linked");
