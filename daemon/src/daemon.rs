@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -56,6 +57,7 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         media,
         sandbox,
         started: Instant::now(),
+        ready: AtomicBool::new(false),
         shutdown: CancellationToken::new(),
     }))
 }
@@ -63,6 +65,7 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
 /// Runs wagwd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let address = SocketAddr::new(config.host, config.port);
+    crate::metrics::handle();
     let app = build_app(config)?;
     let listener = TcpListener::bind(address)
         .await
@@ -83,13 +86,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let stop = app.shutdown.clone();
     tokio::spawn(wait_for_signal(stop.clone()));
 
-    let restorer = app.sessions.clone();
+    let restoring = app.clone();
     tokio::spawn(async move {
-        match restorer.restore().await {
+        match restoring.sessions.restore().await {
             Ok(0) => {}
             Ok(n) => tracing::info!("restored {n} sessions"),
             Err(error) => tracing::error!(%error, "restoring sessions failed"),
         }
+        restoring.ready.store(true, Ordering::Release);
     });
     tokio::spawn(prune_messages(app.clone(), stop.clone()));
 
@@ -99,8 +103,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = tokio::spawn(async move { serving.await });
     let control_server = tokio::spawn(control::serve(app.clone(), control_socket, stop.clone()));
 
+    // Under systemd (Type=notify), say so once HTTP is up; elsewhere this does nothing.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
     stop.cancelled().await;
     tracing::info!("shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let servers = async {
         let _ = server.await;
         let _ = control_server.await;
