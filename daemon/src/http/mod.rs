@@ -7,6 +7,7 @@ mod events;
 mod health;
 mod media;
 mod messages;
+mod pages;
 mod sandbox;
 mod sessions;
 
@@ -59,6 +60,7 @@ pub fn router(app: AppState) -> Router {
         .merge(dashboard::routes())
         .merge(media::routes())
         .merge(events::routes())
+        .merge(pages::routes())
 ;
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
