@@ -43,10 +43,16 @@ async fn main() -> ExitCode {
 
 async fn status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
     let channel = wagw_proto::connect(socket).await?;
-    let status = ControlClient::new(channel).status(StatusRequest {}).await?.into_inner();
+    let status = ControlClient::new(channel)
+        .status(StatusRequest {})
+        .await?
+        .into_inner();
     if json {
-        let sessions: serde_json::Map<String, serde_json::Value> =
-            status.sessions.iter().map(|s| (s.state.clone(), s.count.into())).collect();
+        let sessions: serde_json::Map<String, serde_json::Value> = status
+            .sessions
+            .iter()
+            .map(|s| (s.state.clone(), s.count.into()))
+            .collect();
         let value = serde_json::json!({
             "version": status.version,
             "uptime_seconds": status.uptime_seconds,
@@ -55,7 +61,10 @@ async fn status(socket: &std::path::Path, json: bool) -> anyhow::Result<()> {
         });
         println!("{value}");
     } else {
-        println!("wagwd {} (engine: {}), up {}s", status.version, status.engine, status.uptime_seconds);
+        println!(
+            "wagwd {} (engine: {}), up {}s",
+            status.version, status.engine, status.uptime_seconds
+        );
         for count in status.sessions {
             println!("  {:<13} {}", count.state, count.count);
         }

@@ -13,7 +13,10 @@ use crate::store::{self, Db, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("username '{0}' is already taken")]
     UsernameTaken(String),
     #[error("session name '{0}' is already used by another user or an admin session")]
@@ -37,18 +40,28 @@ impl From<UserStoreError> for AccountError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> AccountError {
-    AccountError::Invalid { field, message: message.into() }
+    AccountError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 /// Session names end up in file names, so they are kept to a safe alphabet.
 pub fn validate_session_name(field: &'static str, name: &str) -> Result<(), AccountError> {
     let ok = (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !name.starts_with('.');
     if ok {
         Ok(())
     } else {
-        Err(invalid(field, format!("'{name}' is not a valid session name: use 1-64 letters, digits, '_', '-' or '.'")))
+        Err(invalid(
+            field,
+            format!(
+                "'{name}' is not a valid session name: use 1-64 letters, digits, '_', '-' or '.'"
+            ),
+        ))
     }
 }
 
@@ -56,8 +69,16 @@ fn validate_username(name: &str, admin_user: &str) -> Result<(), AccountError> {
     if name.chars().count() < 3 {
         return Err(invalid("username", "must be at least 3 characters"));
     }
-    if name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) || name.starts_with('.') {
-        return Err(invalid("username", "use up to 64 letters, digits, '_', '-' or '.'"));
+    if name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        || name.starts_with('.')
+    {
+        return Err(invalid(
+            "username",
+            "use up to 64 letters, digits, '_', '-' or '.'",
+        ));
     }
     if name == admin_user {
         return Err(AccountError::UsernameTaken(name.to_string()));
@@ -79,8 +100,15 @@ fn validate_password(password: &str) -> Result<(), AccountError> {
 /// A webhook URL: http or https, with a host.
 pub fn validate_callback_url(url: &str) -> Result<(), AccountError> {
     match url::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() => Ok(()),
-        _ => Err(invalid("callback_url", format!("'{url}' is not an http:// or https:// URL"))),
+        Ok(parsed)
+            if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() =>
+        {
+            Ok(())
+        }
+        _ => Err(invalid(
+            "callback_url",
+            format!("'{url}' is not an http:// or https:// URL"),
+        )),
     }
 }
 
@@ -91,19 +119,27 @@ pub fn validate_webhook_secret(secret: &str) -> Result<(), AccountError> {
         .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok());
     match decoded {
         Some(key) if (24..=64).contains(&key.len()) => Ok(()),
-        _ => Err(invalid("webhook_secret", "must be 'whsec_' followed by base64 of 24 to 64 random bytes")),
+        _ => Err(invalid(
+            "webhook_secret",
+            "must be 'whsec_' followed by base64 of 24 to 64 random bytes",
+        )),
     }
 }
 
 /// A new signing secret in the Standard Webhooks format.
 pub fn new_webhook_secret() -> String {
     let key: [u8; 32] = rand::random();
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key))
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    )
 }
 
 /// An optional text field from a request: blank means "clear it".
 fn blank_to_none(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 #[derive(Debug, Clone, Default)]
@@ -143,7 +179,10 @@ impl Accounts {
     }
 
     pub async fn get(&self, id: i64) -> Result<User, AccountError> {
-        self.db.call(move |c| store::users::get(c, id)).await?.ok_or_else(|| AccountError::UserNotFound(id.to_string()))
+        self.db
+            .call(move |c| store::users::get(c, id))
+            .await?
+            .ok_or_else(|| AccountError::UserNotFound(id.to_string()))
     }
 
     pub async fn find(&self, username: &str) -> Result<User, AccountError> {
@@ -180,13 +219,19 @@ impl Accounts {
             oauth_password: blank_to_none(request.oauth_password),
             webhook_secret,
         };
-        Ok(self.db.call(move |c| store::users::create(c, &new).map_err(AccountError::from)).await?)
+        self.db
+            .call(move |c| store::users::create(c, &new).map_err(AccountError::from))
+            .await
     }
 
     pub async fn set_password(&self, id: i64, password: String) -> Result<(), AccountError> {
         validate_password(&password)?;
         let hash = hash_password(password).await?;
-        if !self.db.call(move |c| store::users::set_password_hash(c, id, &hash)).await? {
+        if !self
+            .db
+            .call(move |c| store::users::set_password_hash(c, id, &hash))
+            .await?
+        {
             return Err(AccountError::UserNotFound(id.to_string()));
         }
         self.auth.forget_user(id);
@@ -204,7 +249,10 @@ impl Accounts {
             if renamed && self.session_exists(&current.session).await? {
                 return Err(invalid(
                     "session_name",
-                    format!("session '{}' exists; log it out before renaming it", current.session),
+                    format!(
+                        "session '{}' exists; log it out before renaming it",
+                        current.session
+                    ),
                 ));
             }
         }
@@ -234,7 +282,11 @@ impl Accounts {
 
     async fn session_exists(&self, name: &str) -> Result<bool, AccountError> {
         let name = name.to_string();
-        Ok(self.db.call(move |c| store::sessions::get(c, &name)).await?.is_some())
+        Ok(self
+            .db
+            .call(move |c| store::sessions::get(c, &name))
+            .await?
+            .is_some())
     }
 
     /// Deletes a user, logging out and removing their session first.
@@ -265,7 +317,14 @@ mod tests {
         for ok in ["john", "sales_team", "a", "x.y-z"] {
             validate_session_name("session", ok).unwrap();
         }
-        for bad in ["", "../etc", "a/b", ".hidden", "with space", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            ".hidden",
+            "with space",
+            &"x".repeat(65),
+        ] {
             assert!(validate_session_name("session", bad).is_err(), "{bad}");
         }
     }
@@ -273,7 +332,10 @@ mod tests {
     #[test]
     fn usernames_and_passwords() {
         assert!(validate_username("jo", "admin").is_err());
-        assert!(matches!(validate_username("admin", "admin"), Err(AccountError::UsernameTaken(_))));
+        assert!(matches!(
+            validate_username("admin", "admin"),
+            Err(AccountError::UsernameTaken(_))
+        ));
         validate_username("john", "admin").unwrap();
         assert!(validate_password("abc").is_err());
         validate_password("abcd").unwrap();

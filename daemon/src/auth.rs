@@ -120,7 +120,11 @@ impl Authenticator {
     }
 
     /// Authenticates an `Authorization` header value from a client at `peer`.
-    pub async fn authenticate(&self, header: Option<&str>, peer: IpAddr) -> Result<Caller, AuthError> {
+    pub async fn authenticate(
+        &self,
+        header: Option<&str>,
+        peer: IpAddr,
+    ) -> Result<Caller, AuthError> {
         let (username, password) = parse_basic(header.ok_or(AuthError::Missing)?)?;
 
         if username == self.admin_user {
@@ -135,9 +139,14 @@ impl Authenticator {
 
         let found = {
             let username = username.clone();
-            self.db.call(move |conn| store::users::find_by_username(conn, &username)).await?
+            self.db
+                .call(move |conn| store::users::find_by_username(conn, &username))
+                .await?
         };
-        let hash = found.as_ref().map(|(_, s)| s.password_hash.clone()).unwrap_or_else(|| self.decoy_hash.clone());
+        let hash = found
+            .as_ref()
+            .map(|(_, s)| s.password_hash.clone())
+            .unwrap_or_else(|| self.decoy_hash.clone());
         let verified = self.verify(password, hash).await && found.is_some();
         match found {
             Some((user, _)) if verified => {
@@ -149,9 +158,17 @@ impl Authenticator {
         }
     }
 
-    async fn authenticate_admin(&self, username: &str, password: &str, peer: IpAddr) -> Result<Caller, AuthError> {
+    async fn authenticate_admin(
+        &self,
+        username: &str,
+        password: &str,
+        peer: IpAddr,
+    ) -> Result<Caller, AuthError> {
         self.check_lockout(username, peer)?;
-        let expected = self.admin_password.as_deref().unwrap_or(DEFAULT_ADMIN_PASSWORD);
+        let expected = self
+            .admin_password
+            .as_deref()
+            .unwrap_or(DEFAULT_ADMIN_PASSWORD);
         if self.digest(password) != self.digest(expected) {
             return Err(self.fail(username, peer).await);
         }
@@ -172,11 +189,15 @@ impl Authenticator {
 
     /// Forgets every cached credential of a user: after a password change or deletion.
     pub fn forget_user(&self, user_id: i64) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, c| c.user.id != user_id);
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, c| c.user.id != user_id);
     }
 
     fn digest(&self, value: &str) -> CacheKey {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.cache_secret).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.cache_secret).expect("any key length");
         mac.update(value.as_bytes());
         mac.finalize().into_bytes().into()
     }
@@ -188,7 +209,10 @@ impl Authenticator {
 
     fn cached(&self, key: &CacheKey) -> Option<User> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(key).filter(|c| c.expires > Instant::now()).map(|c| c.user.clone())
+        cache
+            .get(key)
+            .filter(|c| c.expires > Instant::now())
+            .map(|c| c.user.clone())
     }
 
     fn remember(&self, key: CacheKey, user: User) {
@@ -200,7 +224,13 @@ impl Authenticator {
         if cache.len() > 10_000 {
             cache.retain(|_, c| c.expires > now);
         }
-        cache.insert(key, CachedCredential { user, expires: now + self.cache_ttl });
+        cache.insert(
+            key,
+            CachedCredential {
+                user,
+                expires: now + self.cache_ttl,
+            },
+        );
     }
 
     /// Refreshes the user record held for cached credentials (after a settings change).
@@ -220,7 +250,9 @@ impl Authenticator {
             .filter(|until| *until > now)
             .max();
         match locked {
-            Some(until) => Err(AuthError::LockedOut { retry_after: until - now }),
+            Some(until) => Err(AuthError::LockedOut {
+                retry_after: until - now,
+            }),
             None => Ok(()),
         }
     }
@@ -235,15 +267,22 @@ impl Authenticator {
                 failures.retain(|_, f| f.window_start.is_some_and(|s| now - s < FAILURE_WINDOW));
             }
             let mut worst = 0;
-            for (key, limit) in [(user_key(username), USER_FAILURE_LIMIT), (address_key(peer), ADDRESS_FAILURE_LIMIT)] {
+            for (key, limit) in [
+                (user_key(username), USER_FAILURE_LIMIT),
+                (address_key(peer), ADDRESS_FAILURE_LIMIT),
+            ] {
                 let entry = failures.entry(key).or_default();
                 if entry.window_start.is_none_or(|s| now - s > FAILURE_WINDOW) {
-                    *entry = Failures { window_start: Some(now), ..Failures::default() };
+                    *entry = Failures {
+                        window_start: Some(now),
+                        ..Failures::default()
+                    };
                 }
                 entry.count += 1;
                 if entry.count >= limit {
                     let doublings = (entry.count - limit).min(10);
-                    entry.locked_until = Some(now + (FIRST_LOCK * 2u32.pow(doublings)).min(LONGEST_LOCK));
+                    entry.locked_until =
+                        Some(now + (FIRST_LOCK * 2u32.pow(doublings)).min(LONGEST_LOCK));
                 }
                 worst = worst.max(entry.count * USER_FAILURE_LIMIT / limit);
             }
@@ -254,7 +293,10 @@ impl Authenticator {
     }
 
     fn clear_failures(&self, username: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&user_key(username));
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&user_key(username));
     }
 }
 
@@ -272,7 +314,9 @@ fn parse_basic(header: &str) -> Result<(String, String), AuthError> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(AuthError::Malformed);
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).map_err(|_| AuthError::Malformed)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| AuthError::Malformed)?;
     let text = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
     let (user, password) = text.split_once(':').ok_or(AuthError::Malformed)?;
     Ok((user.to_string(), password.to_string()))
@@ -284,7 +328,10 @@ mod tests {
     use crate::store::users::NewUser;
 
     fn basic(user: &str, password: &str) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
     }
 
     const LOOPBACK: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
@@ -293,15 +340,24 @@ mod tests {
     async fn setup(vars: &[(&str, &str)]) -> (Authenticator, Arc<Db>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.db")).unwrap();
-        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let config = Config::from_vars(&vars).unwrap();
         (Authenticator::new(&config, db.clone()), db, dir)
     }
 
     async fn add_user(db: &Db, name: &str, password: &str) -> User {
         let hash = hash_password(password.into()).await.unwrap();
-        let new = NewUser { username: name.into(), password_hash: hash, ..NewUser::default() };
-        db.call(move |c| store::users::create(c, &new).map_err(|e| StoreError::Task(e.to_string()))).await.unwrap()
+        let new = NewUser {
+            username: name.into(),
+            password_hash: hash,
+            ..NewUser::default()
+        };
+        db.call(move |c| store::users::create(c, &new).map_err(|e| StoreError::Task(e.to_string())))
+            .await
+            .unwrap()
     }
 
     #[test]
@@ -317,8 +373,16 @@ mod tests {
     #[tokio::test]
     async fn default_admin_only_from_loopback() {
         let (auth, _db, _dir) = setup(&[]).await;
-        assert!(auth.authenticate(Some(&basic("admin", "admin")), LOOPBACK).await.unwrap().is_admin());
-        let err = auth.authenticate(Some(&basic("admin", "admin")), REMOTE).await.unwrap_err();
+        assert!(
+            auth.authenticate(Some(&basic("admin", "admin")), LOOPBACK)
+                .await
+                .unwrap()
+                .is_admin()
+        );
+        let err = auth
+            .authenticate(Some(&basic("admin", "admin")), REMOTE)
+            .await
+            .unwrap_err();
         assert!(matches!(err, AuthError::DefaultAdminRemote), "{err}");
         assert!(err.to_string().contains("ADMIN_PASSWORD"));
     }
@@ -326,9 +390,15 @@ mod tests {
     #[tokio::test]
     async fn configured_admin_works_from_anywhere() {
         let (auth, _db, _dir) = setup(&[("ADMIN_PASSWORD", "s3cret")]).await;
-        assert!(auth.authenticate(Some(&basic("admin", "s3cret")), REMOTE).await.unwrap().is_admin());
+        assert!(
+            auth.authenticate(Some(&basic("admin", "s3cret")), REMOTE)
+                .await
+                .unwrap()
+                .is_admin()
+        );
         assert!(matches!(
-            auth.authenticate(Some(&basic("admin", "admin")), LOOPBACK).await,
+            auth.authenticate(Some(&basic("admin", "admin")), LOOPBACK)
+                .await,
             Err(AuthError::Invalid)
         ));
     }
@@ -337,50 +407,98 @@ mod tests {
     async fn users_by_bcrypt_and_malformed_headers() {
         let (auth, db, _dir) = setup(&[]).await;
         add_user(&db, "john", "password123").await;
-        let caller = auth.authenticate(Some(&basic("john", "password123")), LOOPBACK).await.unwrap();
+        let caller = auth
+            .authenticate(Some(&basic("john", "password123")), LOOPBACK)
+            .await
+            .unwrap();
         assert!(matches!(caller, Caller::User(u) if u.username == "john"));
-        assert!(matches!(auth.authenticate(Some(&basic("john", "nope")), LOOPBACK).await, Err(AuthError::Invalid)));
-        assert!(matches!(auth.authenticate(Some(&basic("ghost", "x")), LOOPBACK).await, Err(AuthError::Invalid)));
-        assert!(matches!(auth.authenticate(None, LOOPBACK).await, Err(AuthError::Missing)));
-        assert!(matches!(auth.authenticate(Some("Bearer x"), LOOPBACK).await, Err(AuthError::Malformed)));
-        assert!(matches!(auth.authenticate(Some("Basic !!!"), LOOPBACK).await, Err(AuthError::Malformed)));
+        assert!(matches!(
+            auth.authenticate(Some(&basic("john", "nope")), LOOPBACK)
+                .await,
+            Err(AuthError::Invalid)
+        ));
+        assert!(matches!(
+            auth.authenticate(Some(&basic("ghost", "x")), LOOPBACK)
+                .await,
+            Err(AuthError::Invalid)
+        ));
+        assert!(matches!(
+            auth.authenticate(None, LOOPBACK).await,
+            Err(AuthError::Missing)
+        ));
+        assert!(matches!(
+            auth.authenticate(Some("Bearer x"), LOOPBACK).await,
+            Err(AuthError::Malformed)
+        ));
+        assert!(matches!(
+            auth.authenticate(Some("Basic !!!"), LOOPBACK).await,
+            Err(AuthError::Malformed)
+        ));
     }
 
     #[tokio::test]
     async fn password_change_forgets_the_cached_credential() {
         let (auth, db, _dir) = setup(&[]).await;
         let john = add_user(&db, "john", "old-pass").await;
-        auth.authenticate(Some(&basic("john", "old-pass")), LOOPBACK).await.unwrap();
+        auth.authenticate(Some(&basic("john", "old-pass")), LOOPBACK)
+            .await
+            .unwrap();
         // Change the hash behind the cache's back: the cached pair still works...
         let hash = hash_password("new-pass".into()).await.unwrap();
-        db.call(move |c| store::users::set_password_hash(c, john.id, &hash)).await.unwrap();
-        assert!(auth.authenticate(Some(&basic("john", "old-pass")), LOOPBACK).await.is_ok());
+        db.call(move |c| store::users::set_password_hash(c, john.id, &hash))
+            .await
+            .unwrap();
+        assert!(
+            auth.authenticate(Some(&basic("john", "old-pass")), LOOPBACK)
+                .await
+                .is_ok()
+        );
         // ...until the change is announced, as the API does on every password change.
         auth.forget_user(john.id);
         assert!(matches!(
-            auth.authenticate(Some(&basic("john", "old-pass")), LOOPBACK).await,
+            auth.authenticate(Some(&basic("john", "old-pass")), LOOPBACK)
+                .await,
             Err(AuthError::Invalid)
         ));
-        assert!(auth.authenticate(Some(&basic("john", "new-pass")), LOOPBACK).await.is_ok());
+        assert!(
+            auth.authenticate(Some(&basic("john", "new-pass")), LOOPBACK)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn repeated_failures_lock_the_username_but_not_a_cached_login() {
         let (auth, db, _dir) = setup(&[]).await;
         add_user(&db, "john", "right-pass").await;
-        auth.authenticate(Some(&basic("john", "right-pass")), LOOPBACK).await.unwrap();
+        auth.authenticate(Some(&basic("john", "right-pass")), LOOPBACK)
+            .await
+            .unwrap();
         for _ in 0..USER_FAILURE_LIMIT {
-            let err = auth.authenticate(Some(&basic("john", "wrong")), REMOTE).await.unwrap_err();
+            let err = auth
+                .authenticate(Some(&basic("john", "wrong")), REMOTE)
+                .await
+                .unwrap_err();
             assert!(matches!(err, AuthError::Invalid), "{err}");
         }
-        let err = auth.authenticate(Some(&basic("john", "wrong")), REMOTE).await.unwrap_err();
-        let AuthError::LockedOut { retry_after } = err else { panic!("expected lockout, got {err}") };
+        let err = auth
+            .authenticate(Some(&basic("john", "wrong")), REMOTE)
+            .await
+            .unwrap_err();
+        let AuthError::LockedOut { retry_after } = err else {
+            panic!("expected lockout, got {err}")
+        };
         assert!(retry_after > Duration::ZERO && retry_after <= FIRST_LOCK);
         // Even the right password from a new place waits, unless it was verified recently.
-        assert!(auth.authenticate(Some(&basic("john", "right-pass")), LOOPBACK).await.is_ok());
+        assert!(
+            auth.authenticate(Some(&basic("john", "right-pass")), LOOPBACK)
+                .await
+                .is_ok()
+        );
         auth.forget_user(1);
         assert!(matches!(
-            auth.authenticate(Some(&basic("john", "right-pass")), LOOPBACK).await,
+            auth.authenticate(Some(&basic("john", "right-pass")), LOOPBACK)
+                .await,
             Err(AuthError::LockedOut { .. })
         ));
     }

@@ -56,6 +56,8 @@ pub struct Config {
     /// The only directory admin may send `file://` media from; `None` refuses `file://`.
     pub file_url_root: Option<PathBuf>,
     pub sandbox_autoscan: Option<Duration>,
+    /// Sandbox only: a fixed lifetime for every QR code instead of WhatsApp's 60 s then 20 s.
+    pub sandbox_qr_ttl: Option<Duration>,
     pub restore_concurrency: usize,
     pub log_format: LogFormat,
 }
@@ -72,7 +74,10 @@ pub struct ConfigError {
 }
 
 fn problem(var: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { var, problem: problem.into() }
+    ConfigError {
+        var,
+        problem: problem.into(),
+    }
 }
 
 impl Config {
@@ -103,12 +108,18 @@ impl Config {
         let host = match get("HOST") {
             None => IpAddr::from([0, 0, 0, 0]),
             Some(raw) => raw.parse().map_err(|_| {
-                problem("HOST", format!("'{raw}' is not an IP address (try 0.0.0.0 or 127.0.0.1)"))
+                problem(
+                    "HOST",
+                    format!("'{raw}' is not an IP address (try 0.0.0.0 or 127.0.0.1)"),
+                )
             })?,
         };
         let admin_user = get("ADMIN_USER").unwrap_or("admin").to_string();
         if admin_user.contains(':') {
-            return Err(problem("ADMIN_USER", "must not contain ':' (HTTP Basic auth splits on it)"));
+            return Err(problem(
+                "ADMIN_USER",
+                "must not contain ':' (HTTP Basic auth splits on it)",
+            ));
         }
         let admin_password = get("ADMIN_PASSWORD").map(str::to_string);
 
@@ -129,8 +140,16 @@ impl Config {
         let public_url = match get("WAGW_PUBLIC_URL") {
             Some(raw) => parse_http_url("WAGW_PUBLIC_URL", raw)?,
             None => {
-                let shown = if host.is_unspecified() { "127.0.0.1".to_string() } else { host.to_string() };
-                let shown = if host.is_ipv6() { format!("[{shown}]") } else { shown };
+                let shown = if host.is_unspecified() {
+                    "127.0.0.1".to_string()
+                } else {
+                    host.to_string()
+                };
+                let shown = if host.is_ipv6() {
+                    format!("[{shown}]")
+                } else {
+                    shown
+                };
                 Url::parse(&format!("http://{shown}:{port}/"))
                     .map_err(|e| problem("WAGW_PUBLIC_URL", e.to_string()))?
             }
@@ -140,16 +159,33 @@ impl Config {
             .map(|raw| parse_u64("WAGW_SANDBOX_AUTOSCAN_MS", raw).map(Duration::from_millis))
             .transpose()?;
         if sandbox_autoscan.is_some() && engine != EngineKind::Sandbox {
-            return Err(problem("WAGW_SANDBOX_AUTOSCAN_MS", "only applies with WAGW_ENGINE=sandbox"));
+            return Err(problem(
+                "WAGW_SANDBOX_AUTOSCAN_MS",
+                "only applies with WAGW_ENGINE=sandbox",
+            ));
+        }
+        let sandbox_qr_ttl = get("WAGW_SANDBOX_QR_TTL_MS")
+            .map(|raw| parse_u64("WAGW_SANDBOX_QR_TTL_MS", raw).map(Duration::from_millis))
+            .transpose()?;
+        if sandbox_qr_ttl.is_some_and(|ttl| ttl.is_zero()) {
+            return Err(problem("WAGW_SANDBOX_QR_TTL_MS", "must be at least 1"));
         }
 
         let log_format = match get("LOG_FORMAT").unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(problem("LOG_FORMAT", format!("'{other}' is not 'text' or 'json'"))),
+            other => {
+                return Err(problem(
+                    "LOG_FORMAT",
+                    format!("'{other}' is not 'text' or 'json'"),
+                ));
+            }
         };
 
-        let restore_concurrency = parse_u64("WAGW_RESTORE_CONCURRENCY", get("WAGW_RESTORE_CONCURRENCY").unwrap_or("64"))?;
+        let restore_concurrency = parse_u64(
+            "WAGW_RESTORE_CONCURRENCY",
+            get("WAGW_RESTORE_CONCURRENCY").unwrap_or("64"),
+        )?;
         if restore_concurrency == 0 {
             return Err(problem("WAGW_RESTORE_CONCURRENCY", "must be at least 1"));
         }
@@ -163,7 +199,9 @@ impl Config {
             media_dir: PathBuf::from(get("MEDIA_DIR").unwrap_or("./media")),
             credentials_dir: PathBuf::from(get("CREDENTIALS_DIR").unwrap_or("./wa_credentials")),
             engine,
-            socket_path: get("WAGW_SOCKET").map(PathBuf::from).unwrap_or_else(wagw_proto::socket_path),
+            socket_path: get("WAGW_SOCKET")
+                .map(PathBuf::from)
+                .unwrap_or_else(wagw_proto::socket_path),
             webhook_base_url,
             public_url,
             auth_cache_ttl: Duration::from_secs(parse_u64(
@@ -171,16 +209,22 @@ impl Config {
                 get("WAGW_AUTH_CACHE_SECS").unwrap_or("60"),
             )?),
             message_retention: Duration::from_secs(
-                parse_u64("WAGW_MESSAGE_RETENTION_DAYS", get("WAGW_MESSAGE_RETENTION_DAYS").unwrap_or("30"))?
-                    * 86_400,
+                parse_u64(
+                    "WAGW_MESSAGE_RETENTION_DAYS",
+                    get("WAGW_MESSAGE_RETENTION_DAYS").unwrap_or("30"),
+                )? * 86_400,
             ),
-            media_max_bytes: parse_u64("WAGW_MEDIA_MAX_BYTES", get("WAGW_MEDIA_MAX_BYTES").unwrap_or("104857600"))?,
+            media_max_bytes: parse_u64(
+                "WAGW_MEDIA_MAX_BYTES",
+                get("WAGW_MEDIA_MAX_BYTES").unwrap_or("104857600"),
+            )?,
             media_fetch_timeout: Duration::from_secs(parse_u64(
                 "WAGW_MEDIA_FETCH_TIMEOUT_SECS",
                 get("WAGW_MEDIA_FETCH_TIMEOUT_SECS").unwrap_or("60"),
             )?),
             file_url_root: get("WAGW_FILE_URL_ROOT").map(PathBuf::from),
             sandbox_autoscan,
+            sandbox_qr_ttl,
             restore_concurrency: restore_concurrency as usize,
             log_format,
         })
@@ -195,14 +239,20 @@ impl Config {
         };
         ensure_private_dir("DB_PATH", &db_dir)?;
         if self.db_path.is_dir() {
-            return Err(problem("DB_PATH", format!("{} is a directory, not a file", self.db_path.display())));
+            return Err(problem(
+                "DB_PATH",
+                format!("{} is a directory, not a file", self.db_path.display()),
+            ));
         }
         ensure_private_dir("MEDIA_DIR", &self.media_dir)?;
         ensure_private_dir("CREDENTIALS_DIR", &self.credentials_dir)?;
         if let Some(root) = &self.file_url_root
             && !root.is_dir()
         {
-            return Err(problem("WAGW_FILE_URL_ROOT", format!("{} is not a directory", root.display())));
+            return Err(problem(
+                "WAGW_FILE_URL_ROOT",
+                format!("{} is not a directory", root.display()),
+            ));
         }
         Ok(())
     }
@@ -214,13 +264,17 @@ impl Config {
 }
 
 fn parse_u64(var: &'static str, raw: &str) -> Result<u64, ConfigError> {
-    raw.parse().map_err(|_| problem(var, format!("'{raw}' is not a whole number")))
+    raw.parse()
+        .map_err(|_| problem(var, format!("'{raw}' is not a whole number")))
 }
 
 fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|e| problem(var, format!("'{raw}' is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(problem(var, format!("'{raw}' must be an http:// or https:// URL")));
+        return Err(problem(
+            var,
+            format!("'{raw}' must be an http:// or https:// URL"),
+        ));
     }
     Ok(url)
 }
@@ -233,14 +287,26 @@ fn ensure_private_dir(var: &'static str, dir: &Path) -> Result<(), ConfigError> 
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| problem(var, format!("cannot create directory {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                problem(
+                    var,
+                    format!("cannot create directory {}: {e}", dir.display()),
+                )
+            })?;
     }
     if !dir.is_dir() {
-        return Err(problem(var, format!("{} is not a directory", dir.display())));
+        return Err(problem(
+            var,
+            format!("{} is not a directory", dir.display()),
+        ));
     }
     let probe = dir.join(format!(".wagw-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .map_err(|e| problem(var, format!("directory {} is not writable: {e}", dir.display())))?;
+    std::fs::write(&probe, b"").map_err(|e| {
+        problem(
+            var,
+            format!("directory {} is not writable: {e}", dir.display()),
+        )
+    })?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }
@@ -250,7 +316,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

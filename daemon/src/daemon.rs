@@ -24,32 +24,57 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Builds the application state from a validated configuration.
 pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
-    let db = Db::open(&config.db_path).with_context(|| format!("DB_PATH: cannot open {}", config.db_path.display()))?;
+    let db = Db::open(&config.db_path)
+        .with_context(|| format!("DB_PATH: cannot open {}", config.db_path.display()))?;
     let (engine, sandbox): (Arc<dyn Engine>, _) = match config.engine {
         EngineKind::Sandbox => {
-            let network = SandboxNetwork::new(&config.credentials_dir, config.sandbox_autoscan);
+            let network = SandboxNetwork::new(
+                &config.credentials_dir,
+                config.sandbox_autoscan,
+                config.sandbox_qr_ttl,
+            );
             (network.clone(), Some(network))
         }
         EngineKind::Whatsapp => (Arc::new(WhatsappEngine::new(&config.credentials_dir)), None),
     };
     let media = Arc::new(MediaStore::new(&config, rand::random()).context("media")?);
-    let sessions = SessionManager::new(engine, db.clone(), media.clone(), config.restore_concurrency);
+    let sessions = SessionManager::new(
+        engine,
+        db.clone(),
+        media.clone(),
+        config.restore_concurrency,
+    );
     let auth = Arc::new(Authenticator::new(&config, db.clone()));
     let accounts = Accounts::new(db.clone(), auth.clone(), sessions.clone());
-    Ok(Arc::new(App { config, db, auth, sessions, accounts, media, sandbox, started: Instant::now() }))
+    Ok(Arc::new(App {
+        config,
+        db,
+        auth,
+        sessions,
+        accounts,
+        media,
+        sandbox,
+        started: Instant::now(),
+        shutdown: CancellationToken::new(),
+    }))
 }
 
 /// Runs wagwd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let address = SocketAddr::new(config.host, config.port);
     let app = build_app(config)?;
-    let listener = TcpListener::bind(address).await.with_context(|| format!("PORT/HOST: cannot listen on {address}"))?;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("PORT/HOST: cannot listen on {address}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(engine = app.config.engine.as_str(), "wagwd listening on http://{local}");
+    tracing::info!(
+        engine = app.config.engine.as_str(),
+        "wagwd listening on http://{local}"
+    );
     // A stable line on stdout for scripts and tests that start wagwd on port 0.
     println!("wagwd listening on http://{local}");
 
-    let stop = CancellationToken::new();
+    let stop = app.shutdown.clone();
     tokio::spawn(wait_for_signal(stop.clone()));
 
     let restorer = app.sessions.clone();
@@ -63,7 +88,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(prune_messages(app.clone(), stop.clone()));
 
     let service = http::router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let serving = axum::serve(listener, service).with_graceful_shutdown(stop.clone().cancelled_owned());
+    let serving =
+        axum::serve(listener, service).with_graceful_shutdown(stop.clone().cancelled_owned());
     let server = tokio::spawn(async move { serving.await });
 
     stop.cancelled().await;
@@ -78,7 +104,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 async fn wait_for_signal(stop: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
@@ -94,7 +123,11 @@ async fn prune_messages(app: Arc<App>, stop: CancellationToken) {
     let retention = app.config.message_retention.as_secs() as i64;
     loop {
         let before = store::now() - retention;
-        match app.db.call(move |c| store::messages::prune(c, before)).await {
+        match app
+            .db
+            .call(move |c| store::messages::prune(c, before))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => tracing::info!("pruned {n} messages past retention"),
             Err(error) => tracing::warn!(%error, "pruning messages failed"),

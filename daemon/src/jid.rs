@@ -18,7 +18,11 @@ pub const GROUP_SERVER: &str = "g.us";
 pub const LID_SERVER: &str = "lid";
 
 fn bad(input: &str, what: &'static str, hint: &'static str) -> JidError {
-    JidError { input: input.to_string(), what, hint }
+    JidError {
+        input: input.to_string(),
+        what,
+        hint,
+    }
 }
 
 /// Normalizes a phone number: digits with an optional `+`, spaces, dashes, dots and parentheses.
@@ -26,7 +30,11 @@ fn bad(input: &str, what: &'static str, hint: &'static str) -> JidError {
 pub fn normalize_phone(input: &str) -> Result<String, JidError> {
     let trimmed = input.trim();
     let body = trimmed.strip_prefix('+').unwrap_or(trimmed);
-    if body.is_empty() || !body.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c)) {
+    if body.is_empty()
+        || !body
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -.()".contains(c))
+    {
         return Err(bad(input, "phone number", PHONE_HINT));
     }
     let digits: String = body.chars().filter(char::is_ascii_digit).collect();
@@ -41,9 +49,9 @@ fn is_group_id(id: &str) -> bool {
     let parts: Vec<&str> = id.split('-').collect();
     match parts.as_slice() {
         [one] => (10..=30).contains(&one.len()) && one.chars().all(|c| c.is_ascii_digit()),
-        [creator, stamp] => {
-            [creator, stamp].iter().all(|p| !p.is_empty() && p.len() <= 20 && p.chars().all(|c| c.is_ascii_digit()))
-        }
+        [creator, stamp] => [creator, stamp]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 20 && p.chars().all(|c| c.is_ascii_digit())),
         _ => false,
     }
 }
@@ -58,7 +66,11 @@ pub fn normalize_recipient(input: &str, is_group: bool) -> Result<String, JidErr
             GROUP_SERVER => Err(bad(input, "group id", GROUP_HINT)),
             _ if is_group => Err(bad(input, "group id", GROUP_HINT)),
             USER_SERVER | "c.us" => Ok(format!("{}@{USER_SERVER}", normalize_phone(user)?)),
-            LID_SERVER if !user.is_empty() && user.len() <= 20 && user.chars().all(|c| c.is_ascii_digit()) => {
+            LID_SERVER
+                if !user.is_empty()
+                    && user.len() <= 20
+                    && user.chars().all(|c| c.is_ascii_digit()) =>
+            {
                 Ok(format!("{user}@{LID_SERVER}"))
             }
             _ => Err(bad(input, "recipient", PHONE_HINT)),
@@ -95,14 +107,35 @@ mod tests {
     #[test]
     fn accepts_the_documented_forms() {
         let want = "628123456789@s.whatsapp.net";
-        for input in ["628123456789", "+62 812-3456-789", "+62 (812) 3456.789", want, "628123456789@c.us"] {
+        for input in [
+            "628123456789",
+            "+62 812-3456-789",
+            "+62 (812) 3456.789",
+            want,
+            "628123456789@c.us",
+        ] {
             assert_eq!(normalize_recipient(input, false).unwrap(), want, "{input}");
         }
-        assert_eq!(normalize_recipient("120363123456789012@g.us", true).unwrap(), "120363123456789012@g.us");
-        assert_eq!(normalize_recipient("120363123456789012", true).unwrap(), "120363123456789012@g.us");
-        assert_eq!(normalize_recipient("120363123456789012@g.us", false).unwrap(), "120363123456789012@g.us");
-        assert_eq!(normalize_recipient("6281234-1596371234", true).unwrap(), "6281234-1596371234@g.us");
-        assert_eq!(normalize_recipient("123456789012345@lid", false).unwrap(), "123456789012345@lid");
+        assert_eq!(
+            normalize_recipient("120363123456789012@g.us", true).unwrap(),
+            "120363123456789012@g.us"
+        );
+        assert_eq!(
+            normalize_recipient("120363123456789012", true).unwrap(),
+            "120363123456789012@g.us"
+        );
+        assert_eq!(
+            normalize_recipient("120363123456789012@g.us", false).unwrap(),
+            "120363123456789012@g.us"
+        );
+        assert_eq!(
+            normalize_recipient("6281234-1596371234", true).unwrap(),
+            "6281234-1596371234@g.us"
+        );
+        assert_eq!(
+            normalize_recipient("123456789012345@lid", false).unwrap(),
+            "123456789012345@lid"
+        );
     }
 
     #[test]
@@ -120,7 +153,10 @@ mod tests {
             ("++628123", false),
         ] {
             let err = normalize_recipient(input, group).unwrap_err();
-            assert!(err.to_string().contains("e.g.") || err.to_string().contains("such as"), "{err}");
+            assert!(
+                err.to_string().contains("e.g.") || err.to_string().contains("such as"),
+                "{err}"
+            );
         }
     }
 

@@ -75,12 +75,13 @@ impl MediaStore {
 
     /// Fetches `url` for sending. `file://` is for admin only, and only under WAGW_FILE_URL_ROOT.
     pub async fn fetch(&self, url: &str, admin: bool) -> Result<Fetched, MediaError> {
-        let parsed = url::Url::parse(url.trim()).map_err(|_| MediaError::InvalidUrl(url.to_string()))?;
+        let parsed =
+            url::Url::parse(url.trim()).map_err(|_| MediaError::InvalidUrl(url.to_string()))?;
         let file_name = parsed
             .path_segments()
             .and_then(|mut s| s.next_back())
             .filter(|s| !s.is_empty())
-            .map(|s| percent_decode(s));
+            .map(percent_decode);
         match parsed.scheme() {
             "http" | "https" => self.fetch_http(parsed, file_name).await,
             "file" => self.fetch_file(&parsed, admin, file_name).await,
@@ -88,15 +89,36 @@ impl MediaStore {
         }
     }
 
-    async fn fetch_http(&self, url: url::Url, file_name: Option<String>) -> Result<Fetched, MediaError> {
+    async fn fetch_http(
+        &self,
+        url: url::Url,
+        file_name: Option<String>,
+    ) -> Result<Fetched, MediaError> {
         let shown = url.to_string();
-        let unreachable = |reason: String| MediaError::Unreachable { url: shown.clone(), reason };
-        let response = self.http.get(url.clone()).send().await.map_err(|e| unreachable(describe(&e)))?;
+        let unreachable = |reason: String| MediaError::Unreachable {
+            url: shown.clone(),
+            reason,
+        };
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| unreachable(describe(&e)))?;
         if !response.status().is_success() {
-            return Err(unreachable(format!("the server answered {}", response.status())));
+            return Err(unreachable(format!(
+                "the server answered {}",
+                response.status()
+            )));
         }
-        if response.content_length().is_some_and(|len| len > self.max_bytes) {
-            return Err(MediaError::TooLarge { url: shown, limit: self.max_bytes });
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_bytes)
+        {
+            return Err(MediaError::TooLarge {
+                url: shown,
+                limit: self.max_bytes,
+            });
         }
         let mimetype = response
             .headers()
@@ -109,42 +131,92 @@ impl MediaStore {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| unreachable(describe(&e)))?;
             if (body.len() + chunk.len()) as u64 > self.max_bytes {
-                return Err(MediaError::TooLarge { url: shown, limit: self.max_bytes });
+                return Err(MediaError::TooLarge {
+                    url: shown,
+                    limit: self.max_bytes,
+                });
             }
             body.extend_from_slice(&chunk);
         }
         let mimetype = mimetype.unwrap_or_else(|| guess_mimetype(file_name.as_deref(), &body));
-        Ok(Fetched { bytes: Bytes::from(body), mimetype, file_name })
+        Ok(Fetched {
+            bytes: Bytes::from(body),
+            mimetype,
+            file_name,
+        })
     }
 
-    async fn fetch_file(&self, url: &url::Url, admin: bool, file_name: Option<String>) -> Result<Fetched, MediaError> {
+    async fn fetch_file(
+        &self,
+        url: &url::Url,
+        admin: bool,
+        file_name: Option<String>,
+    ) -> Result<Fetched, MediaError> {
         if !admin {
-            return Err(MediaError::Refused("file:// URLs are for admin only; send an http(s) URL".into()));
+            return Err(MediaError::Refused(
+                "file:// URLs are for admin only; send an http(s) URL".into(),
+            ));
         }
         let Some(root) = &self.file_root else {
-            return Err(MediaError::Refused("file:// URLs are disabled; set WAGW_FILE_URL_ROOT to allow a directory".into()));
+            return Err(MediaError::Refused(
+                "file:// URLs are disabled; set WAGW_FILE_URL_ROOT to allow a directory".into(),
+            ));
         };
-        let path = url.to_file_path().map_err(|()| MediaError::InvalidUrl(url.to_string()))?;
-        let refused = || MediaError::Refused(format!("{} is not under WAGW_FILE_URL_ROOT", path.display()));
-        let real = tokio::fs::canonicalize(&path).await.map_err(|_| refused())?;
-        let root = tokio::fs::canonicalize(root).await.map_err(|e| MediaError::Io(e.to_string()))?;
+        let path = url
+            .to_file_path()
+            .map_err(|()| MediaError::InvalidUrl(url.to_string()))?;
+        let refused = || {
+            MediaError::Refused(format!(
+                "{} is not under WAGW_FILE_URL_ROOT",
+                path.display()
+            ))
+        };
+        let real = tokio::fs::canonicalize(&path)
+            .await
+            .map_err(|_| refused())?;
+        let root = tokio::fs::canonicalize(root)
+            .await
+            .map_err(|e| MediaError::Io(e.to_string()))?;
         if !real.starts_with(&root) {
             return Err(refused());
         }
-        let meta = tokio::fs::metadata(&real).await.map_err(|e| MediaError::Io(e.to_string()))?;
+        let meta = tokio::fs::metadata(&real)
+            .await
+            .map_err(|e| MediaError::Io(e.to_string()))?;
         if meta.len() > self.max_bytes {
-            return Err(MediaError::TooLarge { url: url.to_string(), limit: self.max_bytes });
+            return Err(MediaError::TooLarge {
+                url: url.to_string(),
+                limit: self.max_bytes,
+            });
         }
-        let body = tokio::fs::read(&real).await.map_err(|e| MediaError::Io(e.to_string()))?;
+        let body = tokio::fs::read(&real)
+            .await
+            .map_err(|e| MediaError::Io(e.to_string()))?;
         let mimetype = guess_mimetype(file_name.as_deref(), &body);
-        Ok(Fetched { bytes: Bytes::from(body), mimetype, file_name })
+        Ok(Fetched {
+            bytes: Bytes::from(body),
+            mimetype,
+            file_name,
+        })
     }
 
     /// Saves a received file as `{id}.{ext}` (0600) and returns that file name.
-    pub async fn save(&self, id: &str, mimetype: &str, file_name: Option<&str>, bytes: &[u8]) -> Result<String, MediaError> {
-        let safe_id: String = id.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
+    pub async fn save(
+        &self,
+        id: &str,
+        mimetype: &str,
+        file_name: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<String, MediaError> {
+        let safe_id: String = id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(64)
+            .collect();
         if safe_id.is_empty() {
-            return Err(MediaError::Io(format!("message id '{id}' cannot name a file")));
+            return Err(MediaError::Io(format!(
+                "message id '{id}' cannot name a file"
+            )));
         }
         let name = format!("{safe_id}.{}", extension_for(mimetype, file_name));
         let path = self.dir.join(&name);
@@ -153,7 +225,12 @@ impl MediaStore {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
             let tmp = path.with_extension("part");
-            let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
             std::fs::rename(&tmp, &path)
@@ -169,19 +246,23 @@ impl MediaStore {
         let valid = !file.is_empty()
             && file.len() <= 128
             && !file.starts_with('.')
-            && file.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+            && file
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
         valid.then(|| self.dir.join(file))
     }
 
     fn link_mac(&self, file: &str, expires: i64) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.link_key).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.link_key).expect("any key length");
         mac.update(format!("{file}\n{expires}").as_bytes());
         mac
     }
 
     /// A signature for `file` valid until `expires` (Unix seconds).
     pub fn sign(&self, file: &str, expires: i64) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.link_mac(file, expires).finalize().into_bytes())
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.link_mac(file, expires).finalize().into_bytes())
     }
 
     pub fn verify(&self, file: &str, expires: i64, signature: &str) -> bool {
@@ -235,7 +316,11 @@ pub fn guess_mimetype(file_name: Option<&str>, body: &[u8]) -> String {
     };
     sniffed
         .map(str::to_string)
-        .or_else(|| file_name.and_then(|n| mime_guess::from_path(n).first_raw()).map(str::to_string))
+        .or_else(|| {
+            file_name
+                .and_then(|n| mime_guess::from_path(n).first_raw())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| "application/octet-stream".to_string())
 }
 
@@ -263,7 +348,11 @@ pub fn extension_for(mimetype: &str, file_name: Option<&str>) -> String {
     };
     preferred
         .map(str::to_string)
-        .or_else(|| mime_guess::get_mime_extensions_str(base).and_then(|e| e.first()).map(|e| e.to_string()))
+        .or_else(|| {
+            mime_guess::get_mime_extensions_str(base)
+                .and_then(|e| e.first())
+                .map(|e| e.to_string())
+        })
         .unwrap_or_else(|| "bin".to_string())
 }
 
@@ -283,14 +372,23 @@ mod tests {
 
     #[test]
     fn sniffing_beats_names() {
-        assert_eq!(guess_mimetype(Some("a.txt"), b"\x89PNG\r\n\x1a\nrest"), "image/png");
-        assert_eq!(guess_mimetype(Some("a.docx"), b"PK.."), mime_guess::from_path("a.docx").first_raw().unwrap());
+        assert_eq!(
+            guess_mimetype(Some("a.txt"), b"\x89PNG\r\n\x1a\nrest"),
+            "image/png"
+        );
+        assert_eq!(
+            guess_mimetype(Some("a.docx"), b"PK.."),
+            mime_guess::from_path("a.docx").first_raw().unwrap()
+        );
         assert_eq!(guess_mimetype(None, b"??"), "application/octet-stream");
         assert!(is_webp(b"RIFF\0\0\0\0WEBPVP8 "));
     }
 
     fn store(dir: &Path) -> MediaStore {
-        let vars = [("MEDIA_DIR", dir.to_str().unwrap())].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let vars = [("MEDIA_DIR", dir.to_str().unwrap())]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         MediaStore::new(&Config::from_vars(&vars).unwrap(), [7; 32]).unwrap()
     }
 
@@ -321,11 +419,17 @@ mod tests {
     async fn file_urls_follow_the_policy() {
         let dir = tempfile::tempdir().unwrap();
         let media = store(dir.path());
-        let err = media.fetch("file:///etc/hostname", false).await.unwrap_err();
+        let err = media
+            .fetch("file:///etc/hostname", false)
+            .await
+            .unwrap_err();
         assert!(matches!(err, MediaError::Refused(_)), "{err}");
         let err = media.fetch("file:///etc/hostname", true).await.unwrap_err();
         assert!(err.to_string().contains("WAGW_FILE_URL_ROOT"), "{err}");
-        assert!(matches!(media.fetch("gopher://x", true).await, Err(MediaError::InvalidUrl(_))));
+        assert!(matches!(
+            media.fetch("gopher://x", true).await,
+            Err(MediaError::InvalidUrl(_))
+        ));
     }
 
     #[tokio::test]
@@ -333,9 +437,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let media = store(dir.path());
-        let name = media.save("3A/../50", "image/jpeg", None, b"jpeg").await.unwrap();
+        let name = media
+            .save("3A/../50", "image/jpeg", None, b"jpeg")
+            .await
+            .unwrap();
         assert_eq!(name, "3A50.jpg");
-        let mode = std::fs::metadata(dir.path().join(&name)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join(&name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 }

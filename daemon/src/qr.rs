@@ -31,9 +31,14 @@ pub fn png_data_url(text: &str) -> Result<String, String> {
         encoder.set_color(png::ColorType::Grayscale);
         encoder.set_depth(png::BitDepth::Eight);
         let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
-        writer.write_image_data(&pixels).map_err(|e| e.to_string())?;
+        writer
+            .write_image_data(&pixels)
+            .map_err(|e| e.to_string())?;
     }
-    Ok(format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png)))
+    Ok(format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    ))
 }
 
 /// Encodes `text` as an SVG document.
@@ -53,7 +58,9 @@ mod tests {
         use base64::Engine as _;
         let url = super::png_data_url("2@abc,def,ghi,jkl").unwrap();
         let b64 = url.strip_prefix("data:image/png;base64,").unwrap();
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         assert!(bytes.starts_with(b"\x89PNG"));
         assert!(super::svg("x").unwrap().contains("<svg"));
     }

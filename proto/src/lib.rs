@@ -22,7 +22,11 @@ pub fn socket_path() -> PathBuf {
     )
 }
 
-fn resolve_socket_path(explicit: Option<PathBuf>, uid: u32, runtime_dir: Option<PathBuf>) -> PathBuf {
+fn resolve_socket_path(
+    explicit: Option<PathBuf>,
+    uid: u32,
+    runtime_dir: Option<PathBuf>,
+) -> PathBuf {
     if let Some(path) = explicit.filter(|p| !p.as_os_str().is_empty()) {
         return path;
     }
@@ -32,13 +36,17 @@ fn resolve_socket_path(explicit: Option<PathBuf>, uid: u32, runtime_dir: Option<
     if let Some(dir) = runtime_dir.filter(|p| p.is_absolute()) {
         return dir.join("wagw").join("wagw.sock");
     }
-    std::env::temp_dir().join(format!("wagw-{uid}")).join("wagw.sock")
+    std::env::temp_dir()
+        .join(format!("wagw-{uid}"))
+        .join("wagw.sock")
 }
 
 fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The owner of /proc/self is the process's effective uid; no libc call needed.
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 /// A failure to reach wagwd, worded for the person at the terminal.
@@ -51,7 +59,10 @@ pub struct ConnectError {
 
 /// Connects to the control socket at `path`.
 pub async fn connect(path: &Path) -> Result<Channel, ConnectError> {
-    let fail = |reason: String| ConnectError { path: path.to_path_buf(), reason };
+    let fail = |reason: String| ConnectError {
+        path: path.to_path_buf(),
+        reason,
+    };
     if !path.exists() {
         return Err(fail("no socket at that path".into()));
     }
@@ -93,7 +104,10 @@ mod tests {
 
     #[test]
     fn root_uses_run() {
-        assert_eq!(resolve_socket_path(None, 0, None), PathBuf::from("/run/wagw/wagw.sock"));
+        assert_eq!(
+            resolve_socket_path(None, 0, None),
+            PathBuf::from("/run/wagw/wagw.sock")
+        );
     }
 
     #[test]

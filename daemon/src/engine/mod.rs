@@ -18,20 +18,35 @@ use crate::config::EngineKind;
 #[derive(Debug)]
 pub enum EngineEvent {
     /// A QR code to show; it is replaced after `ttl`.
-    Qr { code: String, ttl: Duration },
+    Qr {
+        code: String,
+        ttl: Duration,
+    },
     /// A pairing code to type on the phone (linking by phone number).
-    PairCode { code: String },
+    PairCode {
+        code: String,
+    },
     /// The phone accepted the link; `phone` is the linked account's number.
-    Paired { phone: String },
+    Paired {
+        phone: String,
+    },
     /// Connected and ready to send, as `phone`.
-    Connected { phone: String },
+    Connected {
+        phone: String,
+    },
     /// The connection dropped; the session manager reconnects.
-    Disconnected { reason: String },
+    Disconnected {
+        reason: String,
+    },
     /// The device was unlinked on the phone or the account is unusable; credentials are void.
-    LoggedOut { reason: String },
+    LoggedOut {
+        reason: String,
+    },
     /// The engine gave up without an error on the session's credentials (e.g. QR codes ran out).
-    Stopped { reason: String },
-    Message(InboundMessage),
+    Stopped {
+        reason: String,
+    },
+    Message(Box<InboundMessage>),
     Receipt(Receipt),
 }
 
@@ -52,10 +67,21 @@ pub struct MediaPayload {
 /// The content of an outgoing message. Video, audio and reactions fit here when needed.
 #[derive(Debug, Clone)]
 pub enum Content {
-    Text { text: String },
-    Image { media: MediaPayload, caption: Option<String> },
-    Document { media: MediaPayload, file_name: String, caption: Option<String> },
-    Sticker { media: MediaPayload },
+    Text {
+        text: String,
+    },
+    Image {
+        media: MediaPayload,
+        caption: Option<String>,
+    },
+    Document {
+        media: MediaPayload,
+        file_name: String,
+        caption: Option<String>,
+    },
+    Sticker {
+        media: MediaPayload,
+    },
 }
 
 impl Content {
@@ -72,7 +98,9 @@ impl Content {
     pub fn text(&self) -> Option<&str> {
         match self {
             Content::Text { text } => Some(text),
-            Content::Image { caption, .. } | Content::Document { caption, .. } => caption.as_deref(),
+            Content::Image { caption, .. } | Content::Document { caption, .. } => {
+                caption.as_deref()
+            }
             Content::Sticker { .. } => None,
         }
     }
@@ -80,7 +108,9 @@ impl Content {
     pub fn media(&self) -> Option<&MediaPayload> {
         match self {
             Content::Text { .. } => None,
-            Content::Image { media, .. } | Content::Document { media, .. } | Content::Sticker { media } => Some(media),
+            Content::Image { media, .. }
+            | Content::Document { media, .. }
+            | Content::Sticker { media } => Some(media),
         }
     }
 
@@ -216,4 +246,3 @@ pub trait EngineSession: Send {
     /// Closes the connection, keeping credentials.
     async fn close(&mut self);
 }
-

@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Content, Engine, EngineError, EngineEvent, EngineSession, InboundMedia, InboundMessage, LinkMethod,
-    MediaSource, OutboundMessage, Receipt, SentMessage,
+    Content, Engine, EngineError, EngineEvent, EngineSession, InboundMedia, InboundMessage,
+    LinkMethod, MediaSource, OutboundMessage, Receipt, SentMessage,
 };
 use crate::config::EngineKind;
 use crate::jid;
@@ -104,6 +104,7 @@ pub struct SandboxNetwork {
     me: std::sync::Weak<SandboxNetwork>,
     credentials_dir: PathBuf,
     autoscan: Option<Duration>,
+    qr_ttl: Option<Duration>,
     state: Mutex<NetworkState>,
 }
 
@@ -121,7 +122,13 @@ fn new_qr_code() -> String {
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     let reference: [u8; 48] = rand::random();
     let keys: [[u8; 32]; 3] = rand::random();
-    format!("2@{},{},{},{}", b64(&reference), b64(&keys[0]), b64(&keys[1]), b64(&keys[2]))
+    format!(
+        "2@{},{},{},{}",
+        b64(&reference),
+        b64(&keys[0]),
+        b64(&keys[1]),
+        b64(&keys[2])
+    )
 }
 
 fn hex_id(prefix: &str, random_bytes: usize) -> String {
@@ -141,11 +148,16 @@ pub fn new_inbound_id() -> String {
 }
 
 impl SandboxNetwork {
-    pub fn new(credentials_dir: &Path, autoscan: Option<Duration>) -> Arc<SandboxNetwork> {
+    pub fn new(
+        credentials_dir: &Path,
+        autoscan: Option<Duration>,
+        qr_ttl: Option<Duration>,
+    ) -> Arc<SandboxNetwork> {
         let network = Arc::new_cyclic(|me| SandboxNetwork {
             me: me.clone(),
             credentials_dir: credentials_dir.to_path_buf(),
             autoscan,
+            qr_ttl,
             state: Mutex::new(NetworkState::default()),
         });
         network.lock().groups = network.load_groups();
@@ -180,7 +192,9 @@ impl SandboxNetwork {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| SandboxError::Io(e.to_string()))?;
-        file.write_all(contents).and_then(|()| file.sync_all()).map_err(|e| SandboxError::Io(e.to_string()))?;
+        file.write_all(contents)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| SandboxError::Io(e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| SandboxError::Io(e.to_string()))
     }
 
@@ -198,13 +212,29 @@ impl SandboxNetwork {
             None => autoscan_phone(session),
         };
         let mut state = self.lock();
-        if let Some(owner) = state.by_phone.get(&phone).filter(|owner| owner.as_str() != session) {
-            return Err(SandboxError::PhoneInUse { phone, session: owner.clone() });
+        if let Some(owner) = state
+            .by_phone
+            .get(&phone)
+            .filter(|owner| owner.as_str() != session)
+        {
+            return Err(SandboxError::PhoneInUse {
+                phone,
+                session: owner.clone(),
+            });
         }
-        let device = state.devices.get_mut(session).ok_or_else(|| SandboxError::NotWaitingForScan(session.into()))?;
-        let (_, scanned) = device.pending_scan.take().ok_or_else(|| SandboxError::NotWaitingForScan(session.into()))?;
+        let device = state
+            .devices
+            .get_mut(session)
+            .ok_or_else(|| SandboxError::NotWaitingForScan(session.into()))?;
+        let (_, scanned) = device
+            .pending_scan
+            .take()
+            .ok_or_else(|| SandboxError::NotWaitingForScan(session.into()))?;
         drop(state);
-        let credentials = serde_json::to_vec(&Credentials { phone: phone.clone() }).unwrap_or_default();
+        let credentials = serde_json::to_vec(&Credentials {
+            phone: phone.clone(),
+        })
+        .unwrap_or_default();
         Self::write_private(&self.credentials_file(session), &credentials)?;
         let _ = scanned.send(phone.clone());
         Ok(phone)
@@ -212,28 +242,53 @@ impl SandboxNetwork {
 
     /// The QR code the session shows right now, if it waits for a scan.
     pub fn pending_qr(&self, session: &str) -> Option<String> {
-        self.lock().devices.get(session)?.pending_scan.as_ref().map(|(qr, _)| qr.clone())
+        self.lock()
+            .devices
+            .get(session)?
+            .pending_scan
+            .as_ref()
+            .map(|(qr, _)| qr.clone())
     }
 
-    fn events_of(&self, session: &str) -> Result<(mpsc::Sender<EngineEvent>, String), SandboxError> {
+    fn events_of(
+        &self,
+        session: &str,
+    ) -> Result<(mpsc::Sender<EngineEvent>, String), SandboxError> {
         let state = self.lock();
-        let device = state.devices.get(session).ok_or_else(|| SandboxError::NotConnected(session.into()))?;
-        let phone = device.phone.clone().ok_or_else(|| SandboxError::NotConnected(session.into()))?;
+        let device = state
+            .devices
+            .get(session)
+            .ok_or_else(|| SandboxError::NotConnected(session.into()))?;
+        let phone = device
+            .phone
+            .clone()
+            .ok_or_else(|| SandboxError::NotConnected(session.into()))?;
         Ok((device.events.clone(), phone))
     }
 
     /// Delivers a message to `session` as if `from` had sent it; returns its id.
-    pub async fn inbound(&self, session: &str, mut message: InboundMessage) -> Result<String, SandboxError> {
+    pub async fn inbound(
+        &self,
+        session: &str,
+        mut message: InboundMessage,
+    ) -> Result<String, SandboxError> {
         let (events, _) = self.events_of(session)?;
         message.id = new_inbound_id();
         let id = message.id.clone();
-        events.send(EngineEvent::Message(message)).await.map_err(|_| SandboxError::NotConnected(session.into()))?;
+        events
+            .send(EngineEvent::Message(Box::new(message)))
+            .await
+            .map_err(|_| SandboxError::NotConnected(session.into()))?;
         Ok(id)
     }
 
     /// What `session` has sent, oldest first.
     pub fn outbox(&self, session: &str) -> Vec<OutboxEntry> {
-        self.lock().outbox.get(session).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+        self.lock()
+            .outbox
+            .get(session)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Creates a group of phone numbers; returns its JID.
@@ -244,12 +299,23 @@ impl SandboxNetwork {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| SandboxError::Invalid(e.to_string()))?;
         if members.is_empty() {
-            return Err(SandboxError::Invalid("a group needs at least one member phone number".into()));
+            return Err(SandboxError::Invalid(
+                "a group needs at least one member phone number".into(),
+            ));
         }
-        let id = format!("120363{:012}@g.us", rand::random::<u64>() % 1_000_000_000_000);
+        let id = format!(
+            "120363{:012}@g.us",
+            rand::random::<u64>() % 1_000_000_000_000
+        );
         let snapshot = {
             let mut state = self.lock();
-            state.groups.insert(id.clone(), Group { subject: subject.to_string(), members });
+            state.groups.insert(
+                id.clone(),
+                Group {
+                    subject: subject.to_string(),
+                    members,
+                },
+            );
             serde_json::to_vec(&state.groups).unwrap_or_default()
         };
         Self::write_private(&self.groups_file(), &snapshot)?;
@@ -260,7 +326,9 @@ impl SandboxNetwork {
     pub async fn drop_connection(&self, session: &str) -> Result<(), SandboxError> {
         let (events, _) = self.events_of(session)?;
         events
-            .send(EngineEvent::Disconnected { reason: "connection lost (sandbox network drop)".into() })
+            .send(EngineEvent::Disconnected {
+                reason: "connection lost (sandbox network drop)".into(),
+            })
             .await
             .map_err(|_| SandboxError::NotConnected(session.into()))
     }
@@ -270,13 +338,20 @@ impl SandboxNetwork {
         let (events, _) = self.events_of(session)?;
         let _ = std::fs::remove_file(self.credentials_file(session));
         events
-            .send(EngineEvent::LoggedOut { reason: "the phone removed this linked device".into() })
+            .send(EngineEvent::LoggedOut {
+                reason: "the phone removed this linked device".into(),
+            })
             .await
             .map_err(|_| SandboxError::NotConnected(session.into()))
     }
 
     /// Runs the QR rotation until a scan, exhaustion or cancellation.
-    async fn link_by_qr(self: Arc<Self>, session: String, connection: u64, cancel: CancellationToken) {
+    async fn link_by_qr(
+        self: Arc<Self>,
+        session: String,
+        connection: u64,
+        cancel: CancellationToken,
+    ) {
         let events = match self.lock().devices.get(&session) {
             Some(d) if d.connection == connection => d.events.clone(),
             _ => return,
@@ -293,11 +368,15 @@ impl SandboxNetwork {
             });
         }
         for n in 0..QR_CODES {
-            let ttl = if n == 0 { FIRST_QR_TTL } else { NEXT_QR_TTL };
+            let ttl = self
+                .qr_ttl
+                .unwrap_or(if n == 0 { FIRST_QR_TTL } else { NEXT_QR_TTL });
             let code = new_qr_code();
             let (scanned_tx, scanned_rx) = oneshot::channel();
             match self.lock().devices.get_mut(&session) {
-                Some(d) if d.connection == connection => d.pending_scan = Some((code.clone(), scanned_tx)),
+                Some(d) if d.connection == connection => {
+                    d.pending_scan = Some((code.clone(), scanned_tx))
+                }
                 _ => return,
             }
             if events.send(EngineEvent::Qr { code, ttl }).await.is_err() {
@@ -319,7 +398,9 @@ impl SandboxNetwork {
             d.pending_scan = None;
         }
         let _ = events
-            .send(EngineEvent::Stopped { reason: "the QR codes expired without a scan; start the session again".into() })
+            .send(EngineEvent::Stopped {
+                reason: "the QR codes expired without a scan; start the session again".into(),
+            })
             .await;
     }
 
@@ -327,7 +408,11 @@ impl SandboxNetwork {
     async fn come_online(&self, session: &str, connection: u64, phone: String) {
         let (events, queued) = {
             let mut state = self.lock();
-            let Some(device) = state.devices.get_mut(session).filter(|d| d.connection == connection) else {
+            let Some(device) = state
+                .devices
+                .get_mut(session)
+                .filter(|d| d.connection == connection)
+            else {
                 return;
             };
             device.phone = Some(phone.clone());
@@ -337,7 +422,7 @@ impl SandboxNetwork {
         };
         let _ = events.send(EngineEvent::Connected { phone }).await;
         for message in queued {
-            let _ = events.send(EngineEvent::Message(message)).await;
+            let _ = events.send(EngineEvent::Message(Box::new(message))).await;
         }
     }
 
@@ -348,7 +433,12 @@ impl SandboxNetwork {
         let recipients: Vec<String> = if is_group {
             let state = self.lock();
             match state.groups.get(&message.to) {
-                Some(group) => group.members.iter().filter(|m| m.as_str() != sender_phone).cloned().collect(),
+                Some(group) => group
+                    .members
+                    .iter()
+                    .filter(|m| m.as_str() != sender_phone)
+                    .cloned()
+                    .collect(),
                 None => Vec::new(),
             }
         } else {
@@ -361,7 +451,11 @@ impl SandboxNetwork {
         });
         let inbound = InboundMessage {
             id: sent.id.clone(),
-            chat: if is_group { message.to.clone() } else { sender_jid.clone() },
+            chat: if is_group {
+                message.to.clone()
+            } else {
+                sender_jid.clone()
+            },
             sender: sender_jid,
             sender_pn: None,
             push_name: None,
@@ -375,11 +469,19 @@ impl SandboxNetwork {
         let mut delivered_live = false;
         let mut state = self.lock();
         for phone in recipients {
-            let live = state.by_phone.get(&phone).and_then(|s| state.devices.get(s)).map(|d| d.events.clone());
+            let live = state
+                .by_phone
+                .get(&phone)
+                .and_then(|s| state.devices.get(s))
+                .map(|d| d.events.clone());
             match live {
                 // try_send keeps the sender's task from waiting on a slow recipient; a full
                 // queue falls back to the offline queue below.
-                Some(events) if events.try_send(EngineEvent::Message(inbound.clone())).is_ok() => {
+                Some(events)
+                    if events
+                        .try_send(EngineEvent::Message(Box::new(inbound.clone())))
+                        .is_ok() =>
+                {
                     delivered_live = true;
                 }
                 _ => {
@@ -417,7 +519,13 @@ impl Engine for SandboxNetwork {
                     state.by_phone.remove(&phone);
                 }
             }
-            let device = Device { connection, phone: None, events: events.clone(), pending_scan: None, cancel: cancel.clone() };
+            let device = Device {
+                connection,
+                phone: None,
+                events: events.clone(),
+                pending_scan: None,
+                cancel: cancel.clone(),
+            };
             state.devices.insert(session.to_string(), device);
             connection
         };
@@ -425,26 +533,47 @@ impl Engine for SandboxNetwork {
         match (self.read_credentials(session), link) {
             (Some(credentials), _) => {
                 let session = session.to_string();
-                tokio::spawn(async move { network.come_online(&session, connection, credentials.phone).await });
+                tokio::spawn(async move {
+                    network
+                        .come_online(&session, connection, credentials.phone)
+                        .await
+                });
             }
             (None, LinkMethod::Qr) => {
                 tokio::spawn(network.link_by_qr(session.to_string(), connection, cancel));
             }
             (None, LinkMethod::PhoneCode(phone)) => {
                 // The simulated phone accepts the code at once as that number.
-                let code = format!("{:04}-{:04}", rand::random::<u16>() % 10_000, rand::random::<u16>() % 10_000);
+                let code = format!(
+                    "{:04}-{:04}",
+                    rand::random::<u16>() % 10_000,
+                    rand::random::<u16>() % 10_000
+                );
                 let session = session.to_string();
                 tokio::spawn(async move {
                     let _ = events.send(EngineEvent::PairCode { code }).await;
-                    let credentials = serde_json::to_vec(&Credentials { phone: phone.clone() }).unwrap_or_default();
-                    if Self::write_private(&network.credentials_file(&session), &credentials).is_ok() {
-                        let _ = events.send(EngineEvent::Paired { phone: phone.clone() }).await;
+                    let credentials = serde_json::to_vec(&Credentials {
+                        phone: phone.clone(),
+                    })
+                    .unwrap_or_default();
+                    if Self::write_private(&network.credentials_file(&session), &credentials)
+                        .is_ok()
+                    {
+                        let _ = events
+                            .send(EngineEvent::Paired {
+                                phone: phone.clone(),
+                            })
+                            .await;
                         network.come_online(&session, connection, phone).await;
                     }
                 });
             }
         }
-        Ok(Box::new(SandboxSession { network: self.arc_self(), session: session.to_string(), connection }))
+        Ok(Box::new(SandboxSession {
+            network: self.arc_self(),
+            session: session.to_string(),
+            connection,
+        }))
     }
 
     fn is_linked(&self, session: &str) -> bool {
@@ -455,7 +584,9 @@ impl Engine for SandboxNetwork {
         match tokio::fs::remove_file(self.credentials_file(session)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(EngineError::Failed(format!("cannot remove sandbox credentials: {e}"))),
+            Err(e) => Err(EngineError::Failed(format!(
+                "cannot remove sandbox credentials: {e}"
+            ))),
         }
     }
 }
@@ -463,7 +594,9 @@ impl Engine for SandboxNetwork {
 impl SandboxNetwork {
     /// Sessions and spawned tasks keep a handle on the network.
     fn arc_self(&self) -> Arc<SandboxNetwork> {
-        self.me.upgrade().expect("the network outlives its sessions")
+        self.me
+            .upgrade()
+            .expect("the network outlives its sessions")
     }
 }
 
@@ -492,11 +625,24 @@ fn entry_for(sent: &SentMessage, message: &OutboundMessage) -> OutboxEntry {
         id: sent.id.clone(),
         to: message.to.clone(),
         kind: message.content.kind().to_string(),
-        text: if is_text { message.content.text().map(str::to_string) } else { None },
-        caption: if is_text { None } else { message.content.text().map(str::to_string) },
+        text: if is_text {
+            message.content.text().map(str::to_string)
+        } else {
+            None
+        },
+        caption: if is_text {
+            None
+        } else {
+            message.content.text().map(str::to_string)
+        },
         file_name: message.content.file_name().map(str::to_string),
         mimetype: media.map(|m| m.mimetype.clone()),
-        sha256: media.map(|m| Sha256::digest(&m.bytes).iter().map(|b| format!("{b:02x}")).collect()),
+        sha256: media.map(|m| {
+            Sha256::digest(&m.bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        }),
         length: media.map(|m| m.bytes.len() as u64),
         quoted_message_id: message.quoted.as_ref().map(|q| q.id.clone()),
         timestamp: sent.timestamp,
@@ -507,7 +653,10 @@ fn entry_for(sent: &SentMessage, message: &OutboundMessage) -> OutboxEntry {
 impl EngineSession for SandboxSession {
     async fn send(&mut self, message: OutboundMessage) -> Result<SentMessage, EngineError> {
         let phone = self.phone()?;
-        let sent = SentMessage { id: new_sent_id(), timestamp: now() };
+        let sent = SentMessage {
+            id: new_sent_id(),
+            timestamp: now(),
+        };
         {
             let mut state = self.network.lock();
             let outbox = state.outbox.entry(self.session.clone()).or_default();
@@ -517,9 +666,18 @@ impl EngineSession for SandboxSession {
             outbox.push_back(entry_for(&sent, &message));
         }
         if self.network.route(&phone, &sent, &message) {
-            let events = self.network.lock().devices.get(&self.session).map(|d| d.events.clone());
+            let events = self
+                .network
+                .lock()
+                .devices
+                .get(&self.session)
+                .map(|d| d.events.clone());
             if let Some(events) = events {
-                let receipt = Receipt { message_ids: vec![sent.id.clone()], chat: message.to.clone(), status: "delivered".into() };
+                let receipt = Receipt {
+                    message_ids: vec![sent.id.clone()],
+                    chat: message.to.clone(),
+                    status: "delivered".into(),
+                };
                 let _ = events.try_send(EngineEvent::Receipt(receipt));
             }
         }
@@ -529,7 +687,9 @@ impl EngineSession for SandboxSession {
     async fn download(&mut self, media: &InboundMedia) -> Result<Bytes, EngineError> {
         match &media.source {
             MediaSource::Inline(bytes) => Ok(bytes.clone()),
-            MediaSource::Engine(_) => Err(EngineError::Failed("not a sandbox media reference".into())),
+            MediaSource::Engine(_) => {
+                Err(EngineError::Failed("not a sandbox media reference".into()))
+            }
         }
     }
 
@@ -540,7 +700,10 @@ impl EngineSession for SandboxSession {
 
     async fn close(&mut self) {
         let mut state = self.network.lock();
-        if state.devices.get(&self.session).is_some_and(|d| d.connection == self.connection)
+        if state
+            .devices
+            .get(&self.session)
+            .is_some_and(|d| d.connection == self.connection)
             && let Some(device) = state.devices.remove(&self.session)
         {
             device.cancel.cancel();

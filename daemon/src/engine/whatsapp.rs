@@ -15,7 +15,9 @@ pub struct WhatsappEngine {
 
 impl WhatsappEngine {
     pub fn new(credentials_dir: &Path) -> WhatsappEngine {
-        WhatsappEngine { credentials_dir: credentials_dir.to_path_buf() }
+        WhatsappEngine {
+            credentials_dir: credentials_dir.to_path_buf(),
+        }
     }
 
     fn credentials_file(&self, session: &str) -> PathBuf {
@@ -51,7 +53,12 @@ impl Engine for WhatsappEngine {
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(EngineError::Failed(format!("cannot remove {}: {e}", path.display()))),
+                Err(e) => {
+                    return Err(EngineError::Failed(format!(
+                        "cannot remove {}: {e}",
+                        path.display()
+                    )));
+                }
             }
         }
         Ok(())

@@ -5,6 +5,8 @@ use axum::extract::{Path, State};
 use axum::routing::{get, put};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::error::Data;
+use super::error::ErrorBody;
 use super::error::{ApiError, ApiResult, Json, data};
 use super::{AdminOnly, AppState};
 use crate::accounts::{CreateUser, SettingsUpdate};
@@ -28,12 +30,23 @@ where
 }
 
 pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::bad_request("invalid_id", format!("'{raw}' is not a user id; ids are positive integers")))
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("'{raw}' is not a user id; ids are positive integers"),
+        )
+    })
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    summary = "List users (admin)",
+
+    responses((status = 200, description = "Success", body = Data<Vec<User>>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn list(State(app): State<AppState>, _: AdminOnly) -> ApiResult<Vec<User>> {
     Ok(data(app.accounts.list().await?))
 }
@@ -52,6 +65,15 @@ pub struct CreateUserRequest {
     pub webhook_secret: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    tag = "admin",
+    summary = "Create a user (admin)",
+    request_body = CreateUserRequest,
+    responses((status = 201, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn create(
     State(app): State<AppState>,
     _: AdminOnly,
@@ -82,14 +104,27 @@ pub struct Done {
     pub message: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/users/{id}/password",
+    tag = "admin",
+    summary = "Change a user's password (admin)",
+    params(("id" = i64, Path, description = "User id")), request_body = PasswordRequest,
+    responses((status = 200, description = "Success", body = Data<Done>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn set_password(
     State(app): State<AppState>,
     _: AdminOnly,
     Path(id): Path<String>,
     Json(request): Json<PasswordRequest>,
 ) -> ApiResult<Done> {
-    app.accounts.set_password(parse_id(&id)?, request.password).await?;
-    Ok(data(Done { message: "Password updated".into() }))
+    app.accounts
+        .set_password(parse_id(&id)?, request.password)
+        .await?;
+    Ok(data(Done {
+        message: "Password updated".into(),
+    }))
 }
 
 /// Fields absent from the body are left as they are; `null` or `""` clears one.
@@ -119,16 +154,45 @@ impl From<SessionConfigRequest> for SettingsUpdate {
     }
 }
 
+#[utoipa::path(
+    put,
+    path = "/admin/users/{id}/session-config",
+    tag = "admin",
+    summary = "Change a user's session name, webhook and OAuth settings (admin)",
+    params(("id" = i64, Path, description = "User id")), request_body = SessionConfigRequest,
+    responses((status = 200, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn session_config(
     State(app): State<AppState>,
     _: AdminOnly,
     Path(id): Path<String>,
     Json(request): Json<SessionConfigRequest>,
 ) -> ApiResult<User> {
-    Ok(data(app.accounts.update(parse_id(&id)?, request.into()).await?))
+    Ok(data(
+        app.accounts.update(parse_id(&id)?, request.into()).await?,
+    ))
 }
 
-async fn delete(State(app): State<AppState>, _: AdminOnly, Path(id): Path<String>) -> ApiResult<Done> {
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    summary = "Delete a user, logging out their session (admin)",
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, description = "Success", body = Data<Done>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn delete(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Path(id): Path<String>,
+) -> ApiResult<Done> {
     let user = app.accounts.delete(parse_id(&id)?).await?;
-    Ok(data(Done { message: format!("User '{}' and session '{}' deleted", user.username, user.session) }))
+    Ok(data(Done {
+        message: format!(
+            "User '{}' and session '{}' deleted",
+            user.username, user.session
+        ),
+    }))
 }

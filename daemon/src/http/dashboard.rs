@@ -6,6 +6,8 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::admin::present;
+use super::error::Data;
+use super::error::ErrorBody;
 use super::error::{ApiResult, Json, data};
 use super::sessions::{LogoutAnswer, SessionRequest, StartAnswer, logout_for, start_for};
 use super::{AppState, UserOnly};
@@ -34,7 +36,19 @@ pub struct SessionInfo {
     pub qr_expires_at: Option<i64>,
 }
 
-async fn session_info(State(app): State<AppState>, UserOnly(user): UserOnly) -> ApiResult<SessionInfo> {
+#[utoipa::path(
+    get,
+    path = "/dashboard/session-info",
+    tag = "dashboard",
+    summary = "Your account and session state",
+
+    responses((status = 200, description = "Success", body = Data<SessionInfo>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn session_info(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+) -> ApiResult<SessionInfo> {
     let snapshot = match app.sessions.snapshot(&user.session) {
         Some(live) => live,
         None => app
@@ -63,6 +77,15 @@ pub struct StartSessionRequest {
     pub phone: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/dashboard/start-session",
+    tag = "dashboard",
+    summary = "Start your session",
+    request_body(content = StartSessionRequest, description = "Optional"),
+    responses((status = 200, description = "Success", body = Data<StartAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn start_session(
     State(app): State<AppState>,
     UserOnly(user): UserOnly,
@@ -70,10 +93,30 @@ async fn start_session(
 ) -> ApiResult<StartAnswer> {
     let request: StartSessionRequest = super::sessions::optional_body(&body)?;
     let caller = Caller::User(user);
-    start_for(&app, &caller, SessionRequest { session: None, phone: request.phone }).await
+    start_for(
+        &app,
+        &caller,
+        SessionRequest {
+            session: None,
+            phone: request.phone,
+        },
+    )
+    .await
 }
 
-async fn disconnect_session(State(app): State<AppState>, UserOnly(user): UserOnly) -> ApiResult<LogoutAnswer> {
+#[utoipa::path(
+    post,
+    path = "/dashboard/disconnect-session",
+    tag = "dashboard",
+    summary = "Log your session out",
+
+    responses((status = 200, description = "Success", body = Data<LogoutAnswer>), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn disconnect_session(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+) -> ApiResult<LogoutAnswer> {
     logout_for(&app, &Caller::User(user), None).await
 }
 
@@ -87,7 +130,20 @@ pub struct CallbackRequest {
     pub webhook_secret: Option<Option<String>>,
 }
 
-async fn callback(State(app): State<AppState>, UserOnly(user): UserOnly, Json(request): Json<CallbackRequest>) -> ApiResult<User> {
+#[utoipa::path(
+    put,
+    path = "/dashboard/callback",
+    tag = "dashboard",
+    summary = "Set your webhook URL and signing secret",
+    request_body = CallbackRequest,
+    responses((status = 200, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn callback(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+    Json(request): Json<CallbackRequest>,
+) -> ApiResult<User> {
     let update = SettingsUpdate {
         callback_url: request.callback_url,
         webhook_secret: request.webhook_secret,
@@ -104,7 +160,20 @@ pub struct OauthRequest {
     pub oauth_password: Option<Option<String>>,
 }
 
-async fn oauth(State(app): State<AppState>, UserOnly(user): UserOnly, Json(request): Json<OauthRequest>) -> ApiResult<User> {
+#[utoipa::path(
+    put,
+    path = "/dashboard/oauth",
+    tag = "dashboard",
+    summary = "Set OAuth client credentials for your webhook",
+    request_body = OauthRequest,
+    responses((status = 200, description = "Success", body = Data<User>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn oauth(
+    State(app): State<AppState>,
+    UserOnly(user): UserOnly,
+    Json(request): Json<OauthRequest>,
+) -> ApiResult<User> {
     let update = SettingsUpdate {
         oauth_login: request.oauth_login,
         oauth_password: request.oauth_password,

@@ -1,8 +1,8 @@
 //! The one error type of the HTTP edge: every failure becomes `{"message", "code"}` with the
 //! right status, and nothing internal leaks into a 5xx body.
 
-use axum::extract::{FromRequest, FromRequestParts};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -34,7 +34,12 @@ pub struct ErrorBody {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
@@ -55,7 +60,11 @@ impl ApiError {
 
     pub fn internal(error: impl std::fmt::Display) -> ApiError {
         tracing::error!(%error, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error; see the wagwd log")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal error; see the wagwd log",
+        )
     }
 
     pub fn route_not_found() -> ApiError {
@@ -65,11 +74,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { message: self.message, code: self.code.to_string() };
+        let body = ErrorBody {
+            message: self.message,
+            code: self.code.to_string(),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"wagw\", charset=\"UTF-8\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"wagw\", charset=\"UTF-8\""),
+            );
         }
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -85,10 +100,16 @@ impl From<AuthError> for ApiError {
             AuthError::Missing | AuthError::Malformed | AuthError::Invalid => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
             }
-            AuthError::DefaultAdminRemote => ApiError::new(StatusCode::UNAUTHORIZED, "default_admin_remote", message),
+            AuthError::DefaultAdminRemote => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "default_admin_remote", message)
+            }
             AuthError::LockedOut { retry_after } => ApiError {
                 retry_after: Some(retry_after.as_secs().max(1)),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_failed_logins", message)
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_failed_logins",
+                    message,
+                )
             },
             AuthError::Store(e) => ApiError::internal(e),
         }
@@ -126,11 +147,21 @@ impl From<SessionError> for ApiError {
         let message = error.to_string();
         match error {
             SessionError::NotFound(_) => ApiError::not_found("session_not_found", message),
-            SessionError::NotReady { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "session_not_ready", message),
-            SessionError::QuotedNotFound(_) => ApiError::not_found("quoted_message_not_found", message),
+            SessionError::NotReady { .. } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_not_ready",
+                message,
+            ),
+            SessionError::QuotedNotFound(_) => {
+                ApiError::not_found("quoted_message_not_found", message)
+            }
             SessionError::LinkFailed(_) => ApiError::conflict("link_failed", message),
-            SessionError::Timeout(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "session_busy", message),
-            SessionError::ShuttingDown => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message),
+            SessionError::Timeout(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "session_busy", message)
+            }
+            SessionError::ShuttingDown => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", message)
+            }
             SessionError::Engine(e) => e.into(),
             SessionError::Store(e) => e.into(),
         }
@@ -141,10 +172,20 @@ impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         let message = error.to_string();
         match error {
-            EngineError::NotConnected => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "session_not_ready", message),
+            EngineError::NotConnected => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "session_not_ready",
+                message,
+            ),
             EngineError::Rejected(_) => ApiError::bad_request("rejected_by_whatsapp", message),
-            EngineError::Unavailable(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "engine_unavailable", message),
-            EngineError::Failed(_) => ApiError::new(StatusCode::BAD_GATEWAY, "whatsapp_error", message),
+            EngineError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "engine_unavailable",
+                message,
+            ),
+            EngineError::Failed(_) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "whatsapp_error", message)
+            }
         }
     }
 }
@@ -155,9 +196,17 @@ impl From<MediaError> for ApiError {
         match error {
             MediaError::InvalidUrl(_) => ApiError::bad_request("invalid_media_url", message),
             MediaError::Refused(_) => ApiError::forbidden(message),
-            MediaError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "media_too_large", message),
-            MediaError::Unreachable { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "media_unreachable", message),
-            MediaError::WrongKind(_) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "wrong_media_type", message),
+            MediaError::TooLarge { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "media_too_large", message)
+            }
+            MediaError::Unreachable { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "media_unreachable", message)
+            }
+            MediaError::WrongKind(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "wrong_media_type",
+                message,
+            ),
             MediaError::Io(_) => ApiError::internal(message),
         }
     }
@@ -165,17 +214,30 @@ impl From<MediaError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let (code, message) = match &rejection {
-            JsonRejection::JsonDataError(e) => ("invalid_body", format!("the JSON body does not fit: {}", e.body_text())),
-            JsonRejection::JsonSyntaxError(_) => ("malformed_json", "the body is not valid JSON".to_string()),
-            JsonRejection::MissingJsonContentType(_) => {
-                ("unsupported_media_type", "send the body as JSON with Content-Type: application/json".to_string())
+        match &rejection {
+            // Wrong types and missing fields are the caller's to fix: a 400 naming the field.
+            JsonRejection::JsonDataError(e) => {
+                let detail = e.body_text();
+                let detail = detail
+                    .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                    .unwrap_or(&detail);
+                ApiError::bad_request("invalid_body", format!("invalid body: {detail}"))
             }
-            _ if status == StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "the request body is too large".to_string()),
-            _ => ("invalid_body", rejection.body_text()),
-        };
-        ApiError::new(if status.is_server_error() { StatusCode::BAD_REQUEST } else { status }, code, message)
+            JsonRejection::JsonSyntaxError(_) => {
+                ApiError::bad_request("malformed_json", "the body is not valid JSON")
+            }
+            JsonRejection::MissingJsonContentType(_) => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ),
+            _ if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than 1 MiB; send media by URL",
+            ),
+            _ => ApiError::bad_request("invalid_body", rejection.body_text()),
+        }
     }
 }
 
@@ -202,7 +264,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
 pub struct Query<T>(pub T);
 
 /// The success envelope: `{"data": …}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Data<T> {
     pub data: T,
 }

@@ -26,6 +26,19 @@ struct Filter {
     session: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "sessions",
+    summary = "Live events (server-sent events): status changes, QR codes, messages, receipts",
+    params(("session" = Option<String>, Query, description = "Only this session's events")),
+    responses(
+        (status = 200, description = "A text/event-stream; each event's data is a JSON object with a `type`", content_type = "text/event-stream"),
+        (status = 403, description = "Not your session", body = super::error::ErrorBody),
+        (status = 401, description = "No or wrong credentials", body = super::error::ErrorBody)
+    ),
+    security(("basic" = []))
+)]
 async fn events(
     State(app): State<AppState>,
     caller: Caller,
@@ -33,7 +46,10 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let only = match (&caller, filter.session) {
         (Caller::User(user), Some(asked)) if asked != user.session => {
-            return Err(ApiError::forbidden(format!("you may only follow your own session '{}'", user.session)));
+            return Err(ApiError::forbidden(format!(
+                "you may only follow your own session '{}'",
+                user.session
+            )));
         }
         (Caller::User(user), _) => Some(user.session.clone()),
         (Caller::Admin, asked) => asked,
@@ -42,7 +58,11 @@ async fn events(
         let event = match item {
             Ok(event) => event,
             // A slow reader missed events; say so rather than pretend the stream is whole.
-            Err(lagged) => return Some(Ok(Event::default().event("lagged").data(lagged.to_string()))),
+            Err(lagged) => {
+                return Some(Ok(Event::default()
+                    .event("lagged")
+                    .data(lagged.to_string())));
+            }
         };
         if only.as_deref().is_some_and(|s| s != event.session()) {
             return None;
@@ -50,5 +70,8 @@ async fn events(
         let json = serde_json::to_string(&event).ok()?;
         Some(Ok(Event::default().data(json)))
     });
+    // Open streams would otherwise hold a graceful shutdown until its deadline.
+    let stream =
+        futures_util::StreamExt::take_until(stream, app.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ApiResult, Json, data};
+use super::error::{ApiError, ApiResult, Data, ErrorBody, Json, data};
 use super::{App, AppState, session_for};
 use crate::auth::Caller;
 use crate::engine::{Content, MediaPayload};
@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/message/send-image", post(send_image))
         .route("/message/send-document", post(send_document))
         .route("/message/send-sticker", post(send_sticker))
+        .route("/message/{id}", axum::routing::get(message_status))
 }
 
 /// The body of every send route; which fields are required depends on the route.
@@ -65,7 +66,11 @@ impl From<MessageRecord> for SendAnswer {
     fn from(record: MessageRecord) -> Self {
         SendAnswer {
             id: record.id.clone(),
-            key: MessageKey { remote_jid: record.chat, from_me: true, id: record.id },
+            key: MessageKey {
+                remote_jid: record.chat,
+                from_me: true,
+                id: record.id,
+            },
             message_timestamp: record.timestamp,
             status: record.status.to_ascii_uppercase(),
         }
@@ -81,7 +86,10 @@ fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ApiEr
 }
 
 fn optional(value: &Option<String>) -> Option<String> {
-    value.as_deref().filter(|v| !v.trim().is_empty()).map(str::to_string)
+    value
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+        .map(str::to_string)
 }
 
 /// Checks the request and the session before any media is fetched, then sends.
@@ -95,7 +103,11 @@ async fn send(
     let to = jid::normalize_recipient(required(&request.to, "to")?, request.is_group)?;
     let state = app.sessions.snapshot(&target.name).map(|s| s.state);
     if let Some(state) = state.filter(|s| *s != SessionState::Connected) {
-        return Err(SessionError::NotReady { session: target.name, state }.into());
+        return Err(SessionError::NotReady {
+            session: target.name,
+            state,
+        }
+        .into());
     }
     let content = build().await?;
     let quoted = optional(&request.quoted_message_id);
@@ -107,28 +119,75 @@ async fn fetch(app: &App, caller: &Caller, url: &str) -> Result<Fetched, ApiErro
     Ok(app.media.fetch(url, caller.is_admin()).await?)
 }
 
-async fn send_text(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+#[utoipa::path(
+    post,
+    path = "/message/send-text",
+    tag = "messages",
+    summary = "Send a text message",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn send_text(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let text = required(&request.text, "text")?.to_string();
     send(&app, &caller, &request, async || Ok(Content::Text { text })).await
 }
 
-async fn send_image(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+#[utoipa::path(
+    post,
+    path = "/message/send-image",
+    tag = "messages",
+    summary = "Send an image from a URL, with `text` as caption",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Wrong media type", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn send_image(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let url = required(&request.image_url, "image_url")?.to_string();
     send(&app, &caller, &request, async || {
         let fetched = fetch(&app, &caller, &url).await?;
         if !fetched.mimetype.starts_with("image/") {
-            return Err(ApiError::from(crate::media::MediaError::WrongKind(format!(
-                "image_url must point to an image; it returned {}",
-                fetched.mimetype
-            ))));
+            return Err(ApiError::from(crate::media::MediaError::WrongKind(
+                format!(
+                    "image_url must point to an image; it returned {}",
+                    fetched.mimetype
+                ),
+            )));
         }
-        let media = MediaPayload { bytes: fetched.bytes, mimetype: fetched.mimetype };
-        Ok(Content::Image { media, caption: optional(&request.text) })
+        let media = MediaPayload {
+            bytes: fetched.bytes,
+            mimetype: fetched.mimetype,
+        };
+        Ok(Content::Image {
+            media,
+            caption: optional(&request.text),
+        })
     })
     .await
 }
 
-async fn send_document(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+#[utoipa::path(
+    post,
+    path = "/message/send-document",
+    tag = "messages",
+    summary = "Send a document from a URL",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn send_document(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let url = required(&request.document_url, "document_url")?.to_string();
     let name = required(&request.document_name, "document_name")?.to_string();
     send(&app, &caller, &request, async || {
@@ -138,13 +197,33 @@ async fn send_document(State(app): State<AppState>, caller: Caller, Json(request
             Some(by_name) if fetched.mimetype == "application/octet-stream" => by_name.to_string(),
             _ => fetched.mimetype,
         };
-        let media = MediaPayload { bytes: fetched.bytes, mimetype };
-        Ok(Content::Document { media, file_name: name, caption: optional(&request.text) })
+        let media = MediaPayload {
+            bytes: fetched.bytes,
+            mimetype,
+        };
+        Ok(Content::Document {
+            media,
+            file_name: name,
+            caption: optional(&request.text),
+        })
     })
     .await
 }
 
-async fn send_sticker(State(app): State<AppState>, caller: Caller, Json(request): Json<SendRequest>) -> ApiResult<SendAnswer> {
+#[utoipa::path(
+    post,
+    path = "/message/send-sticker",
+    tag = "messages",
+    summary = "Send a WebP sticker from a URL",
+    request_body = SendRequest,
+    responses((status = 200, description = "Success", body = Data<SendAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 415, description = "Wrong media type", body = ErrorBody), (status = 502, description = "A media URL or WhatsApp failed", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn send_sticker(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SendRequest>,
+) -> ApiResult<SendAnswer> {
     let url = required(&request.image_url, "image_url")?.to_string();
     send(&app, &caller, &request, async || {
         let fetched = fetch(&app, &caller, &url).await?;
@@ -157,4 +236,46 @@ async fn send_sticker(State(app): State<AppState>, caller: Caller, Json(request)
         Ok(Content::Sticker { media: MediaPayload { bytes: fetched.bytes, mimetype: "image/webp".into() } })
     })
     .await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct StatusQuery {
+    /// The session that sent or received the message (regular users may omit it).
+    pub session: Option<String>,
+}
+
+/// A stored message with its delivery status (pending, server_ack, delivered, read; or received).
+#[utoipa::path(
+    get,
+    path = "/message/{id}",
+    tag = "messages",
+    summary = "A sent or received message and its delivery status",
+    params(("id" = String, Path, description = "Message id"), StatusQuery),
+    responses(
+        (status = 200, description = "Success", body = Data<MessageRecord>),
+        (status = 403, description = "Not yours", body = ErrorBody),
+        (status = 404, description = "Unknown message", body = ErrorBody),
+        (status = 401, description = "No or wrong credentials", body = ErrorBody)
+    ),
+    security(("basic" = []))
+)]
+pub(super) async fn message_status(
+    State(app): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    super::error::Query(query): super::error::Query<StatusQuery>,
+) -> ApiResult<MessageRecord> {
+    let target = session_for(&app, &caller, query.session.as_deref()).await?;
+    let (session, lookup) = (target.name.clone(), id.clone());
+    let found = app
+        .db
+        .call(move |c| crate::store::messages::find(c, &session, &lookup))
+        .await?;
+    let record = found.ok_or_else(|| {
+        ApiError::not_found(
+            "message_not_found",
+            format!("session '{}' has no message '{id}'", target.name),
+        )
+    })?;
+    Ok(data(record))
 }

@@ -7,6 +7,7 @@ mod events;
 mod health;
 mod media;
 mod messages;
+mod openapi;
 mod pages;
 mod sandbox;
 mod sessions;
@@ -15,11 +16,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -44,6 +45,8 @@ pub struct App {
     /// Present only under the sandbox engine.
     pub sandbox: Option<Arc<SandboxNetwork>>,
     pub started: Instant,
+    /// Cancelled when wagwd begins to shut down; long-lived streams end on it.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub type AppState = Arc<App>;
@@ -60,8 +63,8 @@ pub fn router(app: AppState) -> Router {
         .merge(dashboard::routes())
         .merge(media::routes())
         .merge(events::routes())
-        .merge(pages::routes())
-;
+        .merge(openapi::routes())
+        .merge(pages::routes());
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
     }
@@ -84,14 +87,23 @@ pub fn router(app: AppState) -> Router {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        app.auth.authenticate(header, peer).await.map_err(|e| ApiError::from(e).into_response())
+        app.auth
+            .authenticate(header, peer)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())
     }
 }
 
@@ -101,10 +113,15 @@ pub struct AdminOnly;
 impl FromRequestParts<AppState> for AdminOnly {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::Admin => Ok(AdminOnly),
-            Caller::User(_) => Err(ApiError::forbidden("this route is for admin only").into_response()),
+            Caller::User(_) => {
+                Err(ApiError::forbidden("this route is for admin only").into_response())
+            }
         }
     }
 }
@@ -115,7 +132,10 @@ pub struct UserOnly(pub crate::store::users::User);
 impl FromRequestParts<AppState> for UserOnly {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Caller::from_request_parts(parts, app).await? {
             Caller::User(user) => Ok(UserOnly(user)),
             Caller::Admin => Err(ApiError::forbidden(
@@ -128,7 +148,11 @@ impl FromRequestParts<AppState> for UserOnly {
 
 /// The session a request acts on, checked against who is asking. Admin names any session; a
 /// regular user has exactly one and may omit its name.
-pub async fn session_for(app: &App, caller: &Caller, requested: Option<&str>) -> Result<SessionTarget, ApiError> {
+pub async fn session_for(
+    app: &App,
+    caller: &Caller,
+    requested: Option<&str>,
+) -> Result<SessionTarget, ApiError> {
     let requested = requested.map(str::trim).filter(|s| !s.is_empty());
     match caller {
         Caller::User(user) => match requested {
@@ -136,14 +160,25 @@ pub async fn session_for(app: &App, caller: &Caller, requested: Option<&str>) ->
                 "you may only use your own session '{}'",
                 user.session
             ))),
-            _ => Ok(SessionTarget { name: user.session.clone(), owner_user_id: Some(user.id) }),
+            _ => Ok(SessionTarget {
+                name: user.session.clone(),
+                owner_user_id: Some(user.id),
+            }),
         },
         Caller::Admin => {
-            let name = requested.ok_or_else(|| ApiError::bad_request("validation_failed", "session: is required"))?;
+            let name = requested.ok_or_else(|| {
+                ApiError::bad_request("validation_failed", "session: is required")
+            })?;
             validate_session_name("session", name)?;
             let lookup = name.to_string();
-            let owner = app.db.call(move |c| store::users::find_by_session(c, &lookup)).await?;
-            Ok(SessionTarget { name: name.to_string(), owner_user_id: owner.map(|(u, _)| u.id) })
+            let owner = app
+                .db
+                .call(move |c| store::users::find_by_session(c, &lookup))
+                .await?;
+            Ok(SessionTarget {
+                name: name.to_string(),
+                owner_user_id: owner.map(|(u, _)| u.id),
+            })
         }
     }
 }

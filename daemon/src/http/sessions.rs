@@ -5,6 +5,8 @@ use axum::routing::get;
 use axum::{Router, body::Bytes};
 use serde::{Deserialize, Serialize};
 
+use super::error::Data;
+use super::error::ErrorBody;
 use super::error::{ApiError, ApiResult, Query, data};
 use super::{App, AppState, session_for};
 use crate::auth::Caller;
@@ -36,7 +38,7 @@ pub fn optional_body<T: Default + for<'de> Deserialize<'de>>(body: &Bytes) -> Re
         if e.is_syntax() || e.is_eof() {
             ApiError::bad_request("malformed_json", "the body is not valid JSON")
         } else {
-            ApiError::bad_request("invalid_body", format!("the JSON body does not fit: {e}"))
+            ApiError::bad_request("invalid_body", format!("invalid body: {e}"))
         }
     })
 }
@@ -65,13 +67,25 @@ pub struct StartAnswer {
 }
 
 /// Starts a session as `caller`; shared by `/session/start` and `/dashboard/start-session`.
-pub async fn start_for(app: &App, caller: &Caller, request: SessionRequest) -> ApiResult<StartAnswer> {
+pub async fn start_for(
+    app: &App,
+    caller: &Caller,
+    request: SessionRequest,
+) -> ApiResult<StartAnswer> {
     let target = session_for(app, caller, request.session.as_deref()).await?;
-    let link = match request.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+    let link = match request
+        .phone
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         Some(phone) => LinkMethod::PhoneCode(jid::normalize_phone(phone)?),
         None => LinkMethod::Qr,
     };
-    let outcome = app.sessions.start(&target.name, target.owner_user_id, link).await?;
+    let outcome = app
+        .sessions
+        .start(&target.name, target.owner_user_id, link)
+        .await?;
     let mut answer = StartAnswer {
         session: target.name,
         status: SessionState::Qr,
@@ -98,11 +112,37 @@ pub async fn start_for(app: &App, caller: &Caller, request: SessionRequest) -> A
     Ok(data(answer))
 }
 
-async fn start_post(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<StartAnswer> {
+#[utoipa::path(
+    post,
+    path = "/session/start",
+    tag = "sessions",
+    summary = "Start a session: its QR code, a pairing code, or Connected",
+    request_body(content = SessionRequest, description = "Optional for regular users"),
+    responses((status = 200, description = "Success", body = Data<StartAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn start_post(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<StartAnswer> {
     start_for(&app, &caller, optional_body(&body)?).await
 }
 
-async fn start_get(State(app): State<AppState>, caller: Caller, Query(request): Query<SessionRequest>) -> ApiResult<StartAnswer> {
+#[utoipa::path(
+    get,
+    path = "/session/start",
+    tag = "sessions",
+    summary = "Start a session (query form)",
+    params(SessionRequest),
+    responses((status = 200, description = "Success", body = Data<StartAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 409, description = "Conflict", body = ErrorBody), (status = 503, description = "Session not connected", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn start_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(request): Query<SessionRequest>,
+) -> ApiResult<StartAnswer> {
     start_for(&app, &caller, request).await
 }
 
@@ -136,6 +176,15 @@ impl From<SessionInfo> for SessionView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/session",
+    tag = "sessions",
+    summary = "List sessions: all for admin, your own for a user",
+
+    responses((status = 200, description = "Success", body = Data<Vec<SessionView>>), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
 async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Vec<SessionView>> {
     let sessions = app.sessions.list().await?;
     let visible = sessions.into_iter().filter(|s| match &caller {
@@ -151,17 +200,50 @@ pub struct LogoutAnswer {
     pub message: String,
 }
 
-pub async fn logout_for(app: &App, caller: &Caller, session: Option<&str>) -> ApiResult<LogoutAnswer> {
+pub async fn logout_for(
+    app: &App,
+    caller: &Caller,
+    session: Option<&str>,
+) -> ApiResult<LogoutAnswer> {
     let target = session_for(app, caller, session).await?;
     app.sessions.logout(&target.name).await?;
-    Ok(data(LogoutAnswer { session: target.name, message: "Logged out; the session and its credentials are removed".into() }))
+    Ok(data(LogoutAnswer {
+        session: target.name,
+        message: "Logged out; the session and its credentials are removed".into(),
+    }))
 }
 
-async fn logout_post(State(app): State<AppState>, caller: Caller, body: Bytes) -> ApiResult<LogoutAnswer> {
+#[utoipa::path(
+    post,
+    path = "/session/logout",
+    tag = "sessions",
+    summary = "Log a session out and remove it",
+    request_body = SessionRequest,
+    responses((status = 200, description = "Success", body = Data<LogoutAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn logout_post(
+    State(app): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult<LogoutAnswer> {
     let request: SessionRequest = optional_body(&body)?;
     logout_for(&app, &caller, request.session.as_deref()).await
 }
 
-async fn logout_get(State(app): State<AppState>, caller: Caller, Query(request): Query<SessionRequest>) -> ApiResult<LogoutAnswer> {
+#[utoipa::path(
+    get,
+    path = "/session/logout",
+    tag = "sessions",
+    summary = "Log a session out (query form)",
+    params(SessionRequest),
+    responses((status = 200, description = "Success", body = Data<LogoutAnswer>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "Not found", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+async fn logout_get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(request): Query<SessionRequest>,
+) -> ApiResult<LogoutAnswer> {
     logout_for(&app, &caller, request.session.as_deref()).await
 }

@@ -32,7 +32,10 @@ pub enum SessionError {
     #[error("session '{0}' does not exist; start it first")]
     NotFound(String),
     #[error("session '{session}' is not connected (state: {}); start it and link a phone first", state.as_str())]
-    NotReady { session: String, state: SessionState },
+    NotReady {
+        session: String,
+        state: SessionState,
+    },
     #[error("message '{0}' is unknown to this session; quote a message it sent or received")]
     QuotedNotFound(String),
     #[error("{0}")]
@@ -70,10 +73,20 @@ pub struct SessionInfo {
 }
 
 impl SessionManager {
-    pub fn new(engine: Arc<dyn Engine>, db: Arc<Db>, media: Arc<MediaStore>, restore_concurrency: usize) -> Arc<Self> {
+    pub fn new(
+        engine: Arc<dyn Engine>,
+        db: Arc<Db>,
+        media: Arc<MediaStore>,
+        restore_concurrency: usize,
+    ) -> Arc<Self> {
         let (bus, _) = broadcast::channel(4096);
         Arc::new(SessionManager {
-            shared: Shared { engine, db, media, bus },
+            shared: Shared {
+                engine,
+                db,
+                media,
+                bus,
+            },
             handles: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -91,7 +104,11 @@ impl SessionManager {
 
     /// The live state of a session that has a task.
     pub fn snapshot(&self, name: &str) -> Option<Snapshot> {
-        self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(name).map(|h| h.snapshot.borrow().clone())
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map(|h| h.snapshot.borrow().clone())
     }
 
     /// Counts sessions by state, for status reports and metrics.
@@ -105,7 +122,11 @@ impl SessionManager {
     }
 
     fn commands(&self, name: &str) -> Option<mpsc::Sender<Command>> {
-        self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(name).map(|h| h.commands.clone())
+        self.handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map(|h| h.commands.clone())
     }
 
     /// The command channel of a session, spawning its task if it has none.
@@ -120,18 +141,36 @@ impl SessionManager {
         let (commands_tx, commands_rx) = mpsc::channel(64);
         let (snapshot_tx, snapshot_rx) = watch::channel(Snapshot::stopped());
         let task = SessionTask::new(name.to_string(), self.shared.clone(), snapshot_tx);
-        self.tasks.spawn(task.run(commands_rx, self.shutdown.clone()));
-        handles.insert(name.to_string(), Handle { commands: commands_tx.clone(), snapshot: snapshot_rx });
+        self.tasks
+            .spawn(task.run(commands_rx, self.shutdown.clone()));
+        handles.insert(
+            name.to_string(),
+            Handle {
+                commands: commands_tx.clone(),
+                snapshot: snapshot_rx,
+            },
+        );
         Ok(commands_tx)
     }
 
     /// Starts (or resumes) a session; answers its QR code, pairing code, or that it is connected.
-    pub async fn start(&self, name: &str, owner_user_id: Option<i64>, link: LinkMethod) -> Result<StartOutcome, SessionError> {
+    pub async fn start(
+        &self,
+        name: &str,
+        owner_user_id: Option<i64>,
+        link: LinkMethod,
+    ) -> Result<StartOutcome, SessionError> {
         let stored_name = name.to_string();
-        self.shared.db.call(move |c| store::sessions::mark_running(c, &stored_name, owner_user_id)).await?;
+        self.shared
+            .db
+            .call(move |c| store::sessions::mark_running(c, &stored_name, owner_user_id))
+            .await?;
         let commands = self.ensure_task(name)?;
         let (reply, answer) = oneshot::channel();
-        commands.send(Command::Start { link, reply }).await.map_err(|_| SessionError::ShuttingDown)?;
+        commands
+            .send(Command::Start { link, reply })
+            .await
+            .map_err(|_| SessionError::ShuttingDown)?;
         match tokio::time::timeout(START_TIMEOUT, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(SessionError::ShuttingDown),
@@ -155,8 +194,18 @@ impl SessionManager {
             Some(id) => Some(self.quoted(name, id).await?),
         };
         let (reply, answer) = oneshot::channel();
-        let message = OutboundMessage { to, content, quoted };
-        commands.send(Command::Send { message, reply }).await.map_err(|_| SessionError::ShuttingDown)?;
+        let message = OutboundMessage {
+            to,
+            content,
+            quoted,
+        };
+        commands
+            .send(Command::Send {
+                message: Box::new(message),
+                reply,
+            })
+            .await
+            .map_err(|_| SessionError::ShuttingDown)?;
         match tokio::time::timeout(SEND_TIMEOUT, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(SessionError::ShuttingDown),
@@ -167,7 +216,11 @@ impl SessionManager {
     async fn quoted(&self, name: &str, id: String) -> Result<QuotedMessage, SessionError> {
         let session = name.to_string();
         let lookup = id.clone();
-        let original = self.shared.db.call(move |c| store::messages::find(c, &session, &lookup)).await?;
+        let original = self
+            .shared
+            .db
+            .call(move |c| store::messages::find(c, &session, &lookup))
+            .await?;
         let original = original.ok_or(SessionError::QuotedNotFound(id))?;
         Ok(QuotedMessage {
             id: original.id,
@@ -182,8 +235,16 @@ impl SessionManager {
     /// The error for a session without a task: unknown, or known but not running.
     async fn not_running(&self, name: &str) -> SessionError {
         let lookup = name.to_string();
-        match self.shared.db.call(move |c| store::sessions::get(c, &lookup)).await {
-            Ok(Some(row)) => SessionError::NotReady { session: name.to_string(), state: SessionState::parse(&row.status) },
+        match self
+            .shared
+            .db
+            .call(move |c| store::sessions::get(c, &lookup))
+            .await
+        {
+            Ok(Some(row)) => SessionError::NotReady {
+                session: name.to_string(),
+                state: SessionState::parse(&row.status),
+            },
             Ok(None) => SessionError::NotFound(name.to_string()),
             Err(error) => SessionError::Store(error),
         }
@@ -195,7 +256,12 @@ impl SessionManager {
             Some(commands) => commands,
             None => {
                 let lookup = name.to_string();
-                let exists = self.shared.db.call(move |c| store::sessions::get(c, &lookup)).await?.is_some();
+                let exists = self
+                    .shared
+                    .db
+                    .call(move |c| store::sessions::get(c, &lookup))
+                    .await?
+                    .is_some();
                 if !exists && !self.shared.engine.is_linked(name) {
                     return Err(SessionError::NotFound(name.to_string()));
                 }
@@ -204,10 +270,16 @@ impl SessionManager {
             }
         };
         let (reply, answer) = oneshot::channel();
-        commands.send(Command::Logout { reply }).await.map_err(|_| SessionError::ShuttingDown)?;
+        commands
+            .send(Command::Logout { reply })
+            .await
+            .map_err(|_| SessionError::ShuttingDown)?;
         let result = answer.await.map_err(|_| SessionError::ShuttingDown)?;
         if result.is_ok() {
-            self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+            self.handles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(name);
         }
         result
     }
@@ -229,7 +301,12 @@ impl SessionManager {
                     qr: None,
                     pair_code: None,
                 });
-                SessionInfo { name: row.name, owner_user_id: row.owner_user_id, snapshot, updated_at: row.updated_at }
+                SessionInfo {
+                    name: row.name,
+                    owner_user_id: row.owner_user_id,
+                    snapshot,
+                    updated_at: row.updated_at,
+                }
             })
             .collect())
     }
@@ -241,11 +318,16 @@ impl SessionManager {
         let limit = Arc::new(Semaphore::new(self.restore_concurrency));
         let mut starts = tokio::task::JoinSet::new();
         for row in &rows {
-            let Ok(permit) = limit.clone().acquire_owned().await else { break };
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                break;
+            };
             let manager = self.clone();
             let row = row.clone();
             starts.spawn(async move {
-                if let Err(error) = manager.start(&row.name, row.owner_user_id, LinkMethod::Qr).await {
+                if let Err(error) = manager
+                    .start(&row.name, row.owner_user_id, LinkMethod::Qr)
+                    .await
+                {
                     tracing::warn!(session = %row.name, %error, "restoring the session failed");
                 }
                 drop(permit);
@@ -259,7 +341,10 @@ impl SessionManager {
     pub async fn shutdown(&self, grace: Duration) {
         self.shutdown.cancel();
         self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some sessions did not close within {grace:?}");
         }
     }

@@ -70,6 +70,12 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn stopped() -> Snapshot {
-        Snapshot { state: SessionState::Stopped, phone: None, reason: None, qr: None, pair_code: None }
+        Snapshot {
+            state: SessionState::Stopped,
+            phone: None,
+            reason: None,
+            qr: None,
+            pair_code: None,
+        }
     }
 }

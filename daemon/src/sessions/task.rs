@@ -13,7 +13,8 @@ use super::SessionError;
 use super::events::GatewayEvent;
 use super::state::{QrCode, SessionState, Snapshot};
 use crate::engine::{
-    Engine, EngineError, EngineEvent, EngineSession, InboundMessage, LinkMethod, OutboundMessage, Receipt,
+    Engine, EngineError, EngineEvent, EngineSession, InboundMessage, LinkMethod, OutboundMessage,
+    Receipt,
 };
 use crate::jid;
 use crate::media::MediaStore;
@@ -28,9 +29,17 @@ pub enum StartOutcome {
 }
 
 pub enum Command {
-    Start { link: LinkMethod, reply: oneshot::Sender<Result<StartOutcome, SessionError>> },
-    Send { message: OutboundMessage, reply: oneshot::Sender<Result<MessageRecord, SessionError>> },
-    Logout { reply: oneshot::Sender<Result<(), SessionError>> },
+    Start {
+        link: LinkMethod,
+        reply: oneshot::Sender<Result<StartOutcome, SessionError>>,
+    },
+    Send {
+        message: Box<OutboundMessage>,
+        reply: oneshot::Sender<Result<MessageRecord, SessionError>>,
+    },
+    Logout {
+        reply: oneshot::Sender<Result<(), SessionError>>,
+    },
 }
 
 /// Everything a session task shares with the manager.
@@ -47,7 +56,9 @@ const LONGEST_RETRY: Duration = Duration::from_secs(60);
 
 /// Capped exponential backoff with jitter, so reconnecting sessions do not move in lockstep.
 fn retry_delay(attempt: u32) -> Duration {
-    let ceiling = FIRST_RETRY.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(LONGEST_RETRY);
+    let ceiling = FIRST_RETRY
+        .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+        .min(LONGEST_RETRY);
     ceiling.mul_f64(0.5 + rand::random::<f64>() * 0.5)
 }
 
@@ -161,7 +172,7 @@ impl SessionTask {
                 }
             },
             Command::Send { message, reply } => {
-                let _ = reply.send(self.send(message).await);
+                let _ = reply.send(self.send(*message).await);
             }
             Command::Logout { .. } => unreachable!("handled by run"),
         }
@@ -177,8 +188,13 @@ impl SessionTask {
                 self.events = Some(rx);
             }
             Err(EngineError::Unavailable(reason)) => {
-                self.set_state(SessionState::Stopped, Some(reason.clone()), None).await;
-                self.answer_waiting(|| Err(SessionError::Engine(EngineError::Unavailable(reason.clone()))));
+                self.set_state(SessionState::Stopped, Some(reason.clone()), None)
+                    .await;
+                self.answer_waiting(|| {
+                    Err(SessionError::Engine(EngineError::Unavailable(
+                        reason.clone(),
+                    )))
+                });
             }
             Err(error) => {
                 tracing::warn!(session = %self.name, %error, "opening the session failed; retrying");
@@ -198,7 +214,10 @@ impl SessionTask {
         match event {
             EngineEvent::Qr { code, ttl } => {
                 let expires_at_ms = (store::now() * 1000) + ttl.as_millis() as i64;
-                let qr = QrCode { code, expires_at_ms };
+                let qr = QrCode {
+                    code,
+                    expires_at_ms,
+                };
                 self.snapshot.send_modify(|s| {
                     s.qr = Some(qr.clone());
                     s.pair_code = None;
@@ -212,14 +231,19 @@ impl SessionTask {
                 self.answer_waiting(|| Ok(StartOutcome::Qr(qr.clone())));
             }
             EngineEvent::PairCode { code } => {
-                self.snapshot.send_modify(|s| s.pair_code = Some(code.clone()));
+                self.snapshot
+                    .send_modify(|s| s.pair_code = Some(code.clone()));
                 self.set_state(SessionState::Qr, None, None).await;
-                let _ = self.shared.bus.send(GatewayEvent::PairCode { session: self.name.clone(), code: code.clone() });
+                let _ = self.shared.bus.send(GatewayEvent::PairCode {
+                    session: self.name.clone(),
+                    code: code.clone(),
+                });
                 self.answer_waiting(|| Ok(StartOutcome::PairCode(code.clone())));
             }
             EngineEvent::Paired { phone } => {
                 tracing::info!(session = %self.name, "linked to a phone");
-                self.set_state(SessionState::Connecting, None, Some(phone)).await;
+                self.set_state(SessionState::Connecting, None, Some(phone))
+                    .await;
             }
             EngineEvent::Connected { phone } => {
                 self.attempts = 0;
@@ -227,8 +251,13 @@ impl SessionTask {
                     s.qr = None;
                     s.pair_code = None;
                 });
-                self.set_state(SessionState::Connected, None, Some(phone.clone())).await;
-                self.answer_waiting(|| Ok(StartOutcome::Connected { phone: Some(phone.clone()) }));
+                self.set_state(SessionState::Connected, None, Some(phone.clone()))
+                    .await;
+                self.answer_waiting(|| {
+                    Ok(StartOutcome::Connected {
+                        phone: Some(phone.clone()),
+                    })
+                });
             }
             EngineEvent::Disconnected { reason } => self.connection_lost(reason).await,
             EngineEvent::LoggedOut { reason } => {
@@ -238,25 +267,38 @@ impl SessionTask {
                     tracing::error!(session = %self.name, %error, "cannot remove credentials");
                 }
                 let name = self.name.clone();
-                let _ = self.shared.db.call(move |c| store::sessions::mark_stopped(c, &name)).await;
-                self.set_state(SessionState::LoggedOut, Some(reason.clone()), None).await;
+                let _ = self
+                    .shared
+                    .db
+                    .call(move |c| store::sessions::mark_stopped(c, &name))
+                    .await;
+                self.set_state(SessionState::LoggedOut, Some(reason.clone()), None)
+                    .await;
                 self.answer_waiting(|| Err(SessionError::LinkFailed(reason.clone())));
             }
             EngineEvent::Stopped { reason } => {
                 self.close_connection().await;
                 self.snapshot.send_modify(|s| s.qr = None);
                 let name = self.name.clone();
-                let _ = self.shared.db.call(move |c| store::sessions::mark_stopped(c, &name)).await;
-                self.set_state(SessionState::Stopped, Some(reason.clone()), None).await;
+                let _ = self
+                    .shared
+                    .db
+                    .call(move |c| store::sessions::mark_stopped(c, &name))
+                    .await;
+                self.set_state(SessionState::Stopped, Some(reason.clone()), None)
+                    .await;
                 self.answer_waiting(|| Err(SessionError::LinkFailed(reason.clone())));
             }
-            EngineEvent::Message(message) => self.on_message(message).await,
+            EngineEvent::Message(message) => self.on_message(*message).await,
             EngineEvent::Receipt(receipt) => self.on_receipt(receipt).await,
         }
     }
 
     async fn connection_lost(&mut self, reason: String) {
-        if matches!(self.state(), SessionState::Stopped | SessionState::LoggedOut) {
+        if matches!(
+            self.state(),
+            SessionState::Stopped | SessionState::LoggedOut
+        ) {
             self.close_connection().await;
             return;
         }
@@ -269,17 +311,32 @@ impl SessionTask {
         let delay = retry_delay(self.attempts);
         self.attempts = self.attempts.saturating_add(1);
         self.reconnect_at = Some(Instant::now() + delay);
-        self.set_state(SessionState::Disconnected, Some(reason), None).await;
+        self.set_state(SessionState::Disconnected, Some(reason), None)
+            .await;
     }
 
     async fn send(&mut self, message: OutboundMessage) -> Result<MessageRecord, SessionError> {
         let state = self.state();
         let connection = match (&mut self.connection, state) {
             (Some(connection), SessionState::Connected) => connection,
-            _ => return Err(SessionError::NotReady { session: self.name.clone(), state }),
+            _ => {
+                return Err(SessionError::NotReady {
+                    session: self.name.clone(),
+                    state,
+                });
+            }
         };
-        let sent = connection.send(message.clone()).await.map_err(SessionError::Engine)?;
-        let own = self.snapshot.borrow().phone.as_deref().map(jid::phone_jid).unwrap_or_default();
+        let sent = connection
+            .send(message.clone())
+            .await
+            .map_err(SessionError::Engine)?;
+        let own = self
+            .snapshot
+            .borrow()
+            .phone
+            .as_deref()
+            .map(jid::phone_jid)
+            .unwrap_or_default();
         let media = message.content.media();
         let record = MessageRecord {
             session: self.name.clone(),
@@ -300,7 +357,10 @@ impl SessionTask {
             status: "server_ack".into(),
         };
         let stored = record.clone();
-        self.shared.db.call(move |c| store::messages::insert(c, &stored)).await?;
+        self.shared
+            .db
+            .call(move |c| store::messages::insert(c, &stored))
+            .await?;
         Ok(record)
     }
 
@@ -308,7 +368,17 @@ impl SessionTask {
         let media_file = match (&message.media, &mut self.connection) {
             (Some(media), Some(connection)) => match connection.download(media).await {
                 Ok(bytes) => {
-                    match self.shared.media.save(&message.id, &media.mimetype, media.file_name.as_deref(), &bytes).await {
+                    match self
+                        .shared
+                        .media
+                        .save(
+                            &message.id,
+                            &media.mimetype,
+                            media.file_name.as_deref(),
+                            &bytes,
+                        )
+                        .await
+                    {
                         Ok(file) => Some(file),
                         Err(error) => {
                             tracing::error!(session = %self.name, %error, "cannot save received media");
@@ -342,12 +412,22 @@ impl SessionTask {
             status: "received".into(),
         };
         let stored = record.clone();
-        match self.shared.db.call(move |c| store::messages::insert(c, &stored)).await {
+        match self
+            .shared
+            .db
+            .call(move |c| store::messages::insert(c, &stored))
+            .await
+        {
             Ok(true) => {
-                let _ = self.shared.bus.send(GatewayEvent::Message { session: self.name.clone(), message: Arc::new(record) });
+                let _ = self.shared.bus.send(GatewayEvent::Message {
+                    session: self.name.clone(),
+                    message: Arc::new(record),
+                });
             }
             Ok(false) => tracing::debug!(session = %self.name, "duplicate inbound message ignored"),
-            Err(error) => tracing::error!(session = %self.name, %error, "cannot record inbound message"),
+            Err(error) => {
+                tracing::error!(session = %self.name, %error, "cannot record inbound message")
+            }
         }
     }
 
@@ -383,9 +463,16 @@ impl SessionTask {
             tracing::warn!(session = %self.name, %error, "logout on the network failed");
         }
         self.close_connection().await;
-        self.shared.engine.remove_credentials(&self.name).await.map_err(SessionError::Engine)?;
+        self.shared
+            .engine
+            .remove_credentials(&self.name)
+            .await
+            .map_err(SessionError::Engine)?;
         let name = self.name.clone();
-        self.shared.db.call(move |c| store::sessions::delete(c, &name)).await?;
+        self.shared
+            .db
+            .call(move |c| store::sessions::delete(c, &name))
+            .await?;
         self.snapshot.send_replace(Snapshot::stopped());
         let _ = self.shared.bus.send(GatewayEvent::Status {
             session: self.name.clone(),
@@ -394,14 +481,26 @@ impl SessionTask {
             phone: None,
             timestamp: store::now(),
         });
-        self.answer_waiting(|| Err(SessionError::LinkFailed("the session was logged out".into())));
+        self.answer_waiting(|| {
+            Err(SessionError::LinkFailed(
+                "the session was logged out".into(),
+            ))
+        });
         Ok(())
     }
 
     /// Changes state, persists it and announces it; a repeat of the same state is not announced.
-    async fn set_state(&mut self, state: SessionState, reason: Option<String>, phone: Option<String>) {
+    async fn set_state(
+        &mut self,
+        state: SessionState,
+        reason: Option<String>,
+        phone: Option<String>,
+    ) {
         let before = self.snapshot.borrow().clone();
-        if before.state == state && before.reason == reason && (phone.is_none() || before.phone == phone) {
+        if before.state == state
+            && before.reason == reason
+            && (phone.is_none() || before.phone == phone)
+        {
             return;
         }
         self.snapshot.send_modify(|s| {
@@ -414,12 +513,23 @@ impl SessionTask {
                 s.qr = None;
             }
         });
-        let (name, status, stored_reason, stored_phone) = (self.name.clone(), state.as_str(), reason.clone(), phone.clone());
+        let (name, status, stored_reason, stored_phone) = (
+            self.name.clone(),
+            state.as_str(),
+            reason.clone(),
+            phone.clone(),
+        );
         let stored = self
             .shared
             .db
             .call(move |c| {
-                store::sessions::record_status(c, &name, status, stored_reason.as_deref(), stored_phone.as_deref())
+                store::sessions::record_status(
+                    c,
+                    &name,
+                    status,
+                    stored_reason.as_deref(),
+                    stored_phone.as_deref(),
+                )
             })
             .await;
         if let Err(error) = stored {

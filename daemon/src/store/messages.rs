@@ -63,23 +63,52 @@ pub fn insert(conn: &Connection, m: &MessageRecord) -> Result<bool, StoreError> 
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ),
         params![
-            m.session, m.id, m.chat, m.sender, m.from_me, m.kind, m.text, m.file_name, m.mimetype, m.sha256,
-            m.length, m.media_file, m.quoted_id, m.push_name, m.timestamp, m.status
+            m.session,
+            m.id,
+            m.chat,
+            m.sender,
+            m.from_me,
+            m.kind,
+            m.text,
+            m.file_name,
+            m.mimetype,
+            m.sha256,
+            m.length,
+            m.media_file,
+            m.quoted_id,
+            m.push_name,
+            m.timestamp,
+            m.status
         ],
     )?;
     Ok(inserted == 1)
 }
 
-pub fn find(conn: &Connection, session: &str, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+pub fn find(
+    conn: &Connection,
+    session: &str,
+    id: &str,
+) -> Result<Option<MessageRecord>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM messages WHERE session = ?1 AND id = ?2"), [session, id], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM messages WHERE session = ?1 AND id = ?2"),
+            [session, id],
+            from_row,
+        )
         .optional()?)
 }
 
 /// The owner session of a received media file, for access checks.
-pub fn find_by_media_file(conn: &Connection, file: &str) -> Result<Option<MessageRecord>, StoreError> {
+pub fn find_by_media_file(
+    conn: &Connection,
+    file: &str,
+) -> Result<Option<MessageRecord>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM messages WHERE media_file = ?1"), [file], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM messages WHERE media_file = ?1"),
+            [file],
+            from_row,
+        )
         .optional()?)
 }
 
@@ -96,14 +125,22 @@ fn status_rank(status: &str) -> i32 {
 }
 
 /// Moves a message's status forward; receipts may arrive out of order, and never move it back.
-pub fn advance_status(conn: &Connection, session: &str, id: &str, status: &str) -> Result<bool, StoreError> {
+pub fn advance_status(
+    conn: &Connection,
+    session: &str,
+    id: &str,
+    status: &str,
+) -> Result<bool, StoreError> {
     let Some(current) = find(conn, session, id)? else {
         return Ok(false);
     };
     if status_rank(status) <= status_rank(&current.status) {
         return Ok(false);
     }
-    conn.execute("UPDATE messages SET status = ?3 WHERE session = ?1 AND id = ?2", params![session, id, status])?;
+    conn.execute(
+        "UPDATE messages SET status = ?3 WHERE session = ?1 AND id = ?2",
+        params![session, id, status],
+    )?;
     Ok(true)
 }
 
@@ -148,8 +185,14 @@ mod tests {
         let conn = memory();
         assert!(insert(&conn, &record("A", 10)).unwrap());
         assert!(!insert(&conn, &record("A", 10)).unwrap());
-        assert_eq!(find(&conn, "john", "A").unwrap().unwrap().text.as_deref(), Some("hi"));
-        assert!(find(&conn, "mary", "A").unwrap().is_none(), "ids are per session");
+        assert_eq!(
+            find(&conn, "john", "A").unwrap().unwrap().text.as_deref(),
+            Some("hi")
+        );
+        assert!(
+            find(&conn, "mary", "A").unwrap().is_none(),
+            "ids are per session"
+        );
     }
 
     #[test]

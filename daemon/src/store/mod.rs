@@ -16,7 +16,8 @@ use tokio::sync::Semaphore;
 /// Every migration, in order. Landed files are never edited; changes come as new files.
 const MIGRATION_FILES: &[M<'static>] = &[M::up(include_str!("../../../migrations/0001_init.sql"))];
 
-static MIGRATIONS: LazyLock<Migrations<'static>> = LazyLock::new(|| Migrations::from_slice(MIGRATION_FILES));
+static MIGRATIONS: LazyLock<Migrations<'static>> =
+    LazyLock::new(|| Migrations::from_slice(MIGRATION_FILES));
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -25,7 +26,10 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("cannot prepare database file {path}: {source}")]
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database task failed: {0}")]
     Task(String),
 }
@@ -57,7 +61,10 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
             .truncate(false)
             .mode(0o600)
             .open(path)
-            .map_err(|source| StoreError::File { path: path.to_path_buf(), source })?;
+            .map_err(|source| StoreError::File {
+                path: path.to_path_buf(),
+                source,
+            })?;
     }
     let mut conn = Connection::open(path)?;
     configure(&conn)?;
@@ -95,7 +102,11 @@ impl Db {
         R: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(|e| StoreError::Task(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
         let mut conn = match self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             Some(conn) => conn,
             None => open_connection(&self.path)?,
@@ -106,7 +117,10 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?;
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
         result
     }
 }
@@ -133,9 +147,13 @@ mod tests {
         let conn = open_connection(&path).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let journal: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let journal: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
         assert_eq!(journal, "wal");
-        let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
         assert_eq!(fk, 1);
         // Re-opening an existing, migrated file is a no-op.
         drop(conn);

@@ -33,7 +33,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SessionRow> {
 }
 
 /// Creates the row if missing and marks the session as one to keep running.
-pub fn mark_running(conn: &Connection, name: &str, owner_user_id: Option<i64>) -> Result<(), StoreError> {
+pub fn mark_running(
+    conn: &Connection,
+    name: &str,
+    owner_user_id: Option<i64>,
+) -> Result<(), StoreError> {
     let at = now();
     conn.execute(
         "INSERT INTO sessions (name, owner_user_id, desired_state, created_at, updated_at) \
@@ -69,7 +73,13 @@ pub fn record_status(
 }
 
 pub fn get(conn: &Connection, name: &str) -> Result<Option<SessionRow>, StoreError> {
-    Ok(conn.query_row(&format!("SELECT {COLUMNS} FROM sessions WHERE name = ?1"), [name], from_row).optional()?)
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM sessions WHERE name = ?1"),
+            [name],
+            from_row,
+        )
+        .optional()?)
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<SessionRow>, StoreError> {
@@ -80,8 +90,9 @@ pub fn list(conn: &Connection) -> Result<Vec<SessionRow>, StoreError> {
 
 /// Sessions to bring back at boot.
 pub fn running(conn: &Connection) -> Result<Vec<SessionRow>, StoreError> {
-    let mut stmt =
-        conn.prepare(&format!("SELECT {COLUMNS} FROM sessions WHERE desired_state = 'running' ORDER BY name"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE desired_state = 'running' ORDER BY name"
+    ))?;
     let rows = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -103,7 +114,11 @@ mod tests {
         record_status(&conn, "sales", "disconnected", Some("network"), None).unwrap();
         let row = get(&conn, "sales").unwrap().unwrap();
         assert_eq!(row.status, "disconnected");
-        assert_eq!(row.phone.as_deref(), Some("628111"), "phone survives a status without one");
+        assert_eq!(
+            row.phone.as_deref(),
+            Some("628111"),
+            "phone survives a status without one"
+        );
         assert_eq!(running(&conn).unwrap().len(), 1);
         mark_stopped(&conn, "sales").unwrap();
         assert!(running(&conn).unwrap().is_empty());

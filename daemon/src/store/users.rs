@@ -89,7 +89,11 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 }
 
 /// Whether `session` would collide with another user's session or an admin-owned session.
-fn session_name_in_use(conn: &Connection, session: &str, except_user: Option<i64>) -> rusqlite::Result<bool> {
+fn session_name_in_use(
+    conn: &Connection,
+    session: &str,
+    except_user: Option<i64>,
+) -> rusqlite::Result<bool> {
     let by_user: bool = conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM users WHERE COALESCE(session_name, username) = ?1 AND id IS NOT ?2)",
         params![session, except_user],
@@ -105,8 +109,11 @@ fn session_name_in_use(conn: &Connection, session: &str, except_user: Option<i64
 
 pub fn create(conn: &mut Connection, new: &NewUser) -> Result<User, UserStoreError> {
     let tx = conn.transaction()?;
-    let exists: bool =
-        tx.query_row("SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)", [&new.username], |r| r.get(0))?;
+    let exists: bool = tx.query_row(
+        "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
+        [&new.username],
+        |r| r.get(0),
+    )?;
     if exists {
         return Err(UserStoreError::UsernameTaken(new.username.clone()));
     }
@@ -137,17 +144,26 @@ pub fn create(conn: &mut Connection, new: &NewUser) -> Result<User, UserStoreErr
 
 pub fn list(conn: &Connection) -> Result<Vec<User>, StoreError> {
     let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY id"))?;
-    let users = stmt.query_map([], user_from_row)?.collect::<Result<_, _>>()?;
+    let users = stmt
+        .query_map([], user_from_row)?
+        .collect::<Result<_, _>>()?;
     Ok(users)
 }
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<User>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"), [id], user_from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+            [id],
+            user_from_row,
+        )
         .optional()?)
 }
 
-pub fn find_by_username(conn: &Connection, username: &str) -> Result<Option<(User, UserSecrets)>, StoreError> {
+pub fn find_by_username(
+    conn: &Connection,
+    username: &str,
+) -> Result<Option<(User, UserSecrets)>, StoreError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLUMNS}, password_hash, oauth_password, webhook_secret FROM users WHERE username = ?1"),
@@ -163,7 +179,10 @@ pub fn find_by_username(conn: &Connection, username: &str) -> Result<Option<(Use
 }
 
 /// The user whose one session is named `session`, if any.
-pub fn find_by_session(conn: &Connection, session: &str) -> Result<Option<(User, UserSecrets)>, StoreError> {
+pub fn find_by_session(
+    conn: &Connection,
+    session: &str,
+) -> Result<Option<(User, UserSecrets)>, StoreError> {
     Ok(conn
         .query_row(
             &format!(
@@ -174,7 +193,11 @@ pub fn find_by_session(conn: &Connection, session: &str) -> Result<Option<(User,
             |row| {
                 Ok((
                     user_from_row(row)?,
-                    UserSecrets { password_hash: row.get(9)?, oauth_password: row.get(10)?, webhook_secret: row.get(11)? },
+                    UserSecrets {
+                        password_hash: row.get(9)?,
+                        oauth_password: row.get(10)?,
+                        webhook_secret: row.get(11)?,
+                    },
                 ))
             },
         )
@@ -183,13 +206,19 @@ pub fn find_by_session(conn: &Connection, session: &str) -> Result<Option<(User,
 
 /// Returns false when no such user exists.
 pub fn set_password_hash(conn: &Connection, id: i64, hash: &str) -> Result<bool, StoreError> {
-    let changed =
-        conn.execute("UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1", params![id, hash, now()])?;
+    let changed = conn.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, hash, now()],
+    )?;
     Ok(changed == 1)
 }
 
 /// Applies `changes`; `Ok(None)` when no such user exists.
-pub fn update(conn: &mut Connection, id: i64, changes: &UserChanges) -> Result<Option<User>, UserStoreError> {
+pub fn update(
+    conn: &mut Connection,
+    id: i64,
+    changes: &UserChanges,
+) -> Result<Option<User>, UserStoreError> {
     let tx = conn.transaction()?;
     let Some(current) = get(&tx, id)? else {
         return Ok(None);
@@ -210,10 +239,16 @@ pub fn update(conn: &mut Connection, id: i64, changes: &UserChanges) -> Result<O
     for (column, change) in fields {
         if let Some(value) = change {
             // Column names come from the fixed list above, never from input.
-            tx.execute(&format!("UPDATE users SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
+            tx.execute(
+                &format!("UPDATE users SET {column} = ?2 WHERE id = ?1"),
+                params![id, value],
+            )?;
         }
     }
-    tx.execute("UPDATE users SET updated_at = ?2 WHERE id = ?1", params![id, now()])?;
+    tx.execute(
+        "UPDATE users SET updated_at = ?2 WHERE id = ?1",
+        params![id, now()],
+    )?;
     let user = get(&tx, id)?;
     tx.commit()?;
     Ok(user)
@@ -230,7 +265,11 @@ mod tests {
     use crate::store::memory;
 
     fn new_user(name: &str) -> NewUser {
-        NewUser { username: name.into(), password_hash: "hash".into(), ..NewUser::default() }
+        NewUser {
+            username: name.into(),
+            password_hash: "hash".into(),
+            ..NewUser::default()
+        }
     }
 
     #[test]
@@ -249,12 +288,27 @@ mod tests {
     fn usernames_and_session_names_are_unique() {
         let mut conn = memory();
         create(&mut conn, &new_user("john")).unwrap();
-        assert!(matches!(create(&mut conn, &new_user("john")), Err(UserStoreError::UsernameTaken(_))));
-        let clash = NewUser { session_name: Some("john".into()), ..new_user("mary") };
-        assert!(matches!(create(&mut conn, &clash), Err(UserStoreError::SessionNameTaken(_))));
+        assert!(matches!(
+            create(&mut conn, &new_user("john")),
+            Err(UserStoreError::UsernameTaken(_))
+        ));
+        let clash = NewUser {
+            session_name: Some("john".into()),
+            ..new_user("mary")
+        };
+        assert!(matches!(
+            create(&mut conn, &clash),
+            Err(UserStoreError::SessionNameTaken(_))
+        ));
         let mary = create(&mut conn, &new_user("mary")).unwrap();
-        let rename = UserChanges { session_name: Some(Some("john".into())), ..Default::default() };
-        assert!(matches!(update(&mut conn, mary.id, &rename), Err(UserStoreError::SessionNameTaken(_))));
+        let rename = UserChanges {
+            session_name: Some(Some("john".into())),
+            ..Default::default()
+        };
+        assert!(matches!(
+            update(&mut conn, mary.id, &rename),
+            Err(UserStoreError::SessionNameTaken(_))
+        ));
     }
 
     #[test]
@@ -271,7 +325,10 @@ mod tests {
         assert_eq!(updated.session, "sales");
         assert!(updated.has_oauth_password);
         assert_eq!(updated.callback_url.as_deref(), Some("http://x/hook"));
-        let clear = UserChanges { callback_url: Some(None), ..Default::default() };
+        let clear = UserChanges {
+            callback_url: Some(None),
+            ..Default::default()
+        };
         let cleared = update(&mut conn, john.id, &clear).unwrap().unwrap();
         assert_eq!(cleared.callback_url, None);
         assert_eq!(cleared.session, "sales", "untouched fields stay");
