@@ -2,7 +2,9 @@
 'use strict';
 
 (() => {
-  const { api, el, badge, handle, showOk, showError, clearErrors, toast, follow } = wagw;
+  const {
+    api, el, badge, handle, showOk, clearErrors, toast, confirmAction, follow,
+  } = wagw;
   const $ = (id) => document.getElementById(id);
 
   let users = [];
@@ -80,7 +82,9 @@
   }
 
   async function logout(name) {
-    if (!window.confirm(`Log out session “${name}”? Its WhatsApp link and credentials are removed.`)) return;
+    const sure = await confirmAction(`Log out ${name}?`,
+      'The session is unlinked from its phone and its credentials are removed.', 'Log out');
+    if (!sure) return;
     try {
       await api.post('/session/logout', { session: name });
       sessions.delete(name);

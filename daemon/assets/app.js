@@ -148,7 +148,9 @@ const wagw = (() => {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       clearErrors(form);
-      const buttons = form.querySelectorAll('button');
+      // Submit buttons only: a double submit is what needs stopping, and a disabled button
+      // cannot take the focus that `work` may hand to it.
+      const buttons = form.querySelectorAll('button[type="submit"]');
       buttons.forEach((b) => { b.disabled = true; });
       try {
         await work(new FormData(form), event.submitter);
@@ -164,6 +166,33 @@ const wagw = (() => {
     const node = el('div', { class: 'toast', role: 'status' }, text);
     document.body.append(node);
     setTimeout(() => node.remove(), 3500);
+  }
+
+  // A confirmation in a modal <dialog>, styled like the rest of the page (window.confirm is not).
+  // Cancel has the focus, so a stray Enter changes nothing; Escape cancels too.
+  function confirmAction(title, text, actionLabel) {
+    return new Promise((resolve) => {
+      const cancel = el('button', { type: 'button', class: 'secondary', value: 'cancel' }, 'Cancel');
+      const go = el('button', { type: 'button', class: 'danger solid', value: 'ok' }, actionLabel);
+      const dialog = el('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title' },
+        el('h2', { id: 'confirm-title' }, title),
+        el('p', {}, text),
+        el('div', { class: 'actions' }, cancel, go));
+      const answer = (value) => {
+        dialog.close();
+        dialog.remove();
+        resolve(value);
+      };
+      cancel.addEventListener('click', () => answer(false));
+      go.addEventListener('click', () => answer(true));
+      dialog.addEventListener('cancel', (event) => {
+        event.preventDefault();
+        answer(false);
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+      cancel.focus();
+    });
   }
 
   // Server-sent events read with fetch(): EventSource cannot send an Authorization header.
@@ -276,5 +305,7 @@ const wagw = (() => {
     document.getElementById('login-username').focus();
   }
 
-  return { api, el, badge, handle, clearErrors, showError, showOk, toast, follow, signIn, user: () => username };
+  return {
+    api, el, badge, handle, clearErrors, showError, showOk, toast, confirmAction, follow, signIn, user: () => username,
+  };
 })();

@@ -2,7 +2,9 @@
 'use strict';
 
 (() => {
-  const { api, el, badge, handle, showOk, showError, clearErrors, toast, follow } = wagw;
+  const {
+    api, el, badge, handle, showOk, showError, clearErrors, toast, confirmAction, follow,
+  } = wagw;
   const $ = (id) => document.getElementById(id);
 
   let info = null; // the answer of /dashboard/session-info, kept current by events
@@ -125,7 +127,9 @@
   $('disconnect').addEventListener('click', async () => {
     const form = $('session-form');
     clearErrors(form);
-    if (!window.confirm('Disconnect this WhatsApp session? You will need to scan a new QR code to link it again.')) return;
+    const sure = await confirmAction('Disconnect WhatsApp?',
+      'This unlinks the session from your phone. To use it again you scan a new QR code.', 'Disconnect');
+    if (!sure) return;
     try {
       await api.post('/dashboard/disconnect-session');
       info.status = 'stopped';
@@ -163,8 +167,8 @@
   }
 
   handle($('secret-form'), async () => {
-    if (info.user.has_webhook_secret
-      && !window.confirm('Replace the signing secret? Your receiver must switch to the new one.')) return;
+    if (info.user.has_webhook_secret && !await confirmAction('Replace the signing secret?',
+      'Deliveries are signed with the new secret at once; your receiver must switch to it.', 'Replace')) return;
     const secret = newSecret();
     info.user = await api.put('/dashboard/callback', { webhook_secret: secret });
     renderUser();
@@ -186,7 +190,7 @@
   $('secret-remove').addEventListener('click', async () => {
     const form = $('secret-form');
     clearErrors(form);
-    if (!window.confirm('Remove the signing secret? Deliveries will no longer be signed.')) return;
+    if (!await confirmAction('Remove the signing secret?', 'Deliveries will no longer be signed.', 'Remove')) return;
     try {
       info.user = await api.put('/dashboard/callback', { webhook_secret: null });
       $('secret-once').hidden = true;

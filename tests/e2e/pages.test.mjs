@@ -96,6 +96,7 @@ describe('web pages', () => {
     await passwordError.waitFor({ state: 'visible' });
     assert.match(await passwordError.textContent(), /^password: /);
     assert.equal(await page.locator('#create-password').getAttribute('aria-invalid'), 'true');
+    await page.locator('#create-form').screenshot({ path: path.join(screenshots, 'admin-field-error.png') });
 
     await page.locator('#create-password').fill(ALICE.password);
     await page.getByRole('button', { name: 'Create user' }).click();
@@ -196,6 +197,28 @@ describe('web pages', () => {
     await shot(dashboard, 'dashboard-connected.png');
   });
 
+  it('the user sets a signing secret and OAuth credentials, and secrets are never shown back', async () => {
+    await dashboard.getByRole('button', { name: 'Generate new secret' }).click();
+    const secret = dashboard.locator('#secret-value');
+    await secret.waitFor({ state: 'visible' });
+    // 32 random bytes in Standard Webhooks form.
+    assert.match(await secret.textContent(), /^whsec_[A-Za-z0-9+/]{43}=$/);
+    assert.equal(await dashboard.evaluate(() => document.activeElement.id), 'secret-copy');
+    let info = await api(wagwd.base, 'GET', '/dashboard/session-info', { as: ALICE });
+    assert.equal(info.body.data.user.has_webhook_secret, true);
+
+    await dashboard.getByLabel('Client id').fill('alice-client');
+    await dashboard.getByLabel('Client secret').fill('alice-oauth-secret');
+    await dashboard.locator('#oauth-form').getByRole('button', { name: 'Save' }).click();
+    await dashboard.locator('#oauth-form .form-ok').waitFor();
+    assert.equal(await dashboard.getByLabel('Client secret').inputValue(), '');
+    await dashboard.locator('#oauth-password-help', { hasText: 'A client secret is saved' }).waitFor();
+    info = await api(wagwd.base, 'GET', '/dashboard/session-info', { as: ALICE });
+    assert.equal(info.body.data.user.oauth_login, 'alice-client');
+    assert.equal(info.body.data.user.has_oauth_password, true);
+    assert.ok(!(await dashboard.content()).includes('alice-oauth-secret'));
+  });
+
   it('the admin list shows the new session state without a reload', async () => {
     const admin = await open('/admin');
     await signIn(admin, ADMIN);
@@ -264,6 +287,18 @@ describe('web pages', () => {
     const remaining = await api(wagwd.base, 'GET', '/admin/users', { as: ADMIN });
     assert.equal(remaining.body.data.some((u) => u.username === 'carol'), false);
     await page.context().close();
+  });
+
+  it('the user disconnects after confirming, and the page follows', async () => {
+    await dashboard.getByRole('button', { name: 'Disconnect', exact: true }).click();
+    const dialog = dashboard.getByRole('dialog', { name: 'Disconnect WhatsApp?' });
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Disconnect' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await dashboard.locator('#session-status [data-status="stopped"], #session-status [data-status="logged_out"]').waitFor();
+    await dashboard.getByRole('button', { name: 'Generate QR Code' }).waitFor();
+    assert.equal(await dashboard.locator('#connected-box').isVisible(), false);
+    await dashboard.context().close();
   });
 
   it('no page logged a console error', () => {
