@@ -72,8 +72,8 @@
     else if (info.qr) refreshQr(info.qr);
 
     const generate = $('generate-qr');
-    generate.hidden = connected || status === 'connecting';
-    generate.textContent = status === 'qr' ? 'New QR code' : 'Generate QR Code';
+    // While a QR code is showing it refreshes by itself: nothing to generate.
+    generate.hidden = connected || status === 'connecting' || status === 'qr';
     $('disconnect').hidden = status === 'stopped' || status === 'logged_out';
   }
 
