@@ -173,6 +173,7 @@ impl Authenticator {
             return Err(self.fail(username, peer).await);
         }
         if self.admin_password.is_none() && !peer.is_loopback() {
+            crate::metrics::auth_failure("default_admin_remote");
             return Err(AuthError::DefaultAdminRemote);
         }
         Ok(Caller::Admin)
@@ -250,9 +251,12 @@ impl Authenticator {
             .filter(|until| *until > now)
             .max();
         match locked {
-            Some(until) => Err(AuthError::LockedOut {
-                retry_after: until - now,
-            }),
+            Some(until) => {
+                crate::metrics::auth_failure("locked_out");
+                Err(AuthError::LockedOut {
+                    retry_after: until - now,
+                })
+            }
             None => Ok(()),
         }
     }
@@ -260,6 +264,7 @@ impl Authenticator {
     /// Records a failure for the username and the address; answers after a delay that grows
     /// with the failures, so guessing is slow even before the lock.
     async fn fail(&self, username: &str, peer: IpAddr) -> AuthError {
+        crate::metrics::auth_failure("invalid_credentials");
         let count = {
             let now = Instant::now();
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());

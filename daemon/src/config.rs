@@ -60,6 +60,8 @@ pub struct Config {
     pub sandbox_qr_ttl: Option<Duration>,
     pub restore_concurrency: usize,
     pub log_format: LogFormat,
+    /// A bearer token that may read `/metrics` besides admin.
+    pub metrics_token: Option<String>,
 }
 
 /// The default admin password, accepted only from loopback clients.
@@ -227,6 +229,7 @@ impl Config {
             sandbox_qr_ttl,
             restore_concurrency: restore_concurrency as usize,
             log_format,
+            metrics_token: get("WAGW_METRICS_TOKEN").map(str::to_string),
         })
     }
 

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -55,6 +56,7 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         media,
         sandbox,
         started: Instant::now(),
+        ready: AtomicBool::new(false),
         shutdown: CancellationToken::new(),
     }))
 }
@@ -62,6 +64,7 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
 /// Runs wagwd until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let address = SocketAddr::new(config.host, config.port);
+    crate::metrics::handle();
     let app = build_app(config)?;
     let listener = TcpListener::bind(address)
         .await
@@ -77,13 +80,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let stop = app.shutdown.clone();
     tokio::spawn(wait_for_signal(stop.clone()));
 
-    let restorer = app.sessions.clone();
+    let restoring = app.clone();
     tokio::spawn(async move {
-        match restorer.restore().await {
+        match restoring.sessions.restore().await {
             Ok(0) => {}
             Ok(n) => tracing::info!("restored {n} sessions"),
             Err(error) => tracing::error!(%error, "restoring sessions failed"),
         }
+        restoring.ready.store(true, Ordering::Release);
     });
     tokio::spawn(prune_messages(app.clone(), stop.clone()));
 
@@ -92,8 +96,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         axum::serve(listener, service).with_graceful_shutdown(stop.clone().cancelled_owned());
     let server = tokio::spawn(async move { serving.await });
 
+    // Under systemd (Type=notify), say so once HTTP is up; elsewhere this does nothing.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
     stop.cancelled().await;
     tracing::info!("shutting down");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
     }

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod http;
 pub mod jid;
 pub mod media;
+pub mod metrics;
 pub mod qr;
 pub mod sessions;
 pub mod store;

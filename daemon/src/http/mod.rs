@@ -7,6 +7,7 @@ mod events;
 mod health;
 mod media;
 mod messages;
+mod metrics;
 mod openapi;
 mod pages;
 mod sandbox;
@@ -45,6 +46,8 @@ pub struct App {
     /// Present only under the sandbox engine.
     pub sandbox: Option<Arc<SandboxNetwork>>,
     pub started: Instant,
+    /// Set once the store is open and stored sessions are restored; `/ready` reports it.
+    pub ready: std::sync::atomic::AtomicBool,
     /// Cancelled when wagwd begins to shut down; long-lived streams end on it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }
@@ -64,6 +67,7 @@ pub fn router(app: AppState) -> Router {
         .merge(media::routes())
         .merge(events::routes())
         .merge(openapi::routes())
+        .merge(metrics::routes())
         .merge(pages::routes());
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
@@ -73,6 +77,7 @@ pub fn router(app: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed on this route")
         })
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("a request handler panicked").into_response()))
         .layer(PropagateRequestIdLayer::x_request_id())

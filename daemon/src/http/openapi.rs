@@ -15,7 +15,7 @@ use super::{AppState, admin, dashboard, events, health, media, messages, sandbox
             errors are `{\"message\", \"code\"}`. Every route but /health takes HTTP Basic auth.",
     ),
     paths(
-        health::health, events::events,
+        health::health, health::ready, events::events,
         sessions::start_post, sessions::start_get, sessions::list, sessions::logout_post, sessions::logout_get,
         messages::send_text, messages::send_image, messages::send_document, messages::send_sticker, messages::message_status,
         admin::list, admin::create, admin::set_password, admin::session_config, admin::delete,

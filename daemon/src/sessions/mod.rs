@@ -194,6 +194,8 @@ impl SessionManager {
             Some(id) => Some(self.quoted(name, id).await?),
         };
         let (reply, answer) = oneshot::channel();
+        let kind = content.kind();
+        let started = std::time::Instant::now();
         let message = OutboundMessage {
             to,
             content,
@@ -206,11 +208,15 @@ impl SessionManager {
             })
             .await
             .map_err(|_| SessionError::ShuttingDown)?;
-        match tokio::time::timeout(SEND_TIMEOUT, answer).await {
+        let result = match tokio::time::timeout(SEND_TIMEOUT, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(SessionError::ShuttingDown),
             Err(_) => Err(SessionError::Timeout(name.to_string())),
+        };
+        if result.is_ok() {
+            crate::metrics::message_sent(kind, started.elapsed());
         }
+        result
     }
 
     async fn quoted(&self, name: &str, id: String) -> Result<QuotedMessage, SessionError> {

@@ -419,6 +419,7 @@ impl SessionTask {
             .await
         {
             Ok(true) => {
+                crate::metrics::message_received(&record.kind);
                 let _ = self.shared.bus.send(GatewayEvent::Message {
                     session: self.name.clone(),
                     message: Arc::new(record),

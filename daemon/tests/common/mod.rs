@@ -296,6 +296,15 @@ impl Events {
         }
     }
 
+    /// Reads until the server ends the stream; false if it is still open after [`PATIENCE`].
+    pub async fn ends(&mut self) -> bool {
+        tokio::time::timeout(PATIENCE, async {
+            while let Some(Ok(_)) = self.stream.next().await {}
+        })
+        .await
+        .is_ok()
+    }
+
     pub async fn status(&mut self, session: &str, status: &str) -> Value {
         self.until(|e| e["type"] == "status" && e["session"] == session && e["status"] == status)
             .await
