@@ -9,6 +9,7 @@ mod media;
 pub mod messages;
 mod metrics;
 mod openapi;
+mod pages;
 pub mod sandbox;
 pub mod sessions;
 
@@ -66,7 +67,8 @@ pub fn router(app: AppState) -> Router {
         .merge(media::routes())
         .merge(events::routes())
         .merge(openapi::routes())
-        .merge(metrics::routes());
+        .merge(metrics::routes())
+        .merge(pages::routes());
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
     }
