@@ -17,6 +17,7 @@ use crate::http::{self, App};
 use crate::media::MediaStore;
 use crate::sessions::SessionManager;
 use crate::store::{self, Db};
+use crate::webhooks::Webhooks;
 
 /// How long in-flight requests and sessions get to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -38,14 +39,17 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         EngineKind::Whatsapp => (Arc::new(WhatsappEngine::new(&config.credentials_dir)), None),
     };
     let media = Arc::new(MediaStore::new(&config, rand::random()).context("media")?);
+    let webhooks = Webhooks::new(&config, db.clone(), media.clone());
     let sessions = SessionManager::new(
         engine,
         db.clone(),
         media.clone(),
+        webhooks.clone(),
         config.restore_concurrency,
     );
     let auth = Arc::new(Authenticator::new(&config, db.clone()));
-    let accounts = Accounts::new(db.clone(), auth.clone(), sessions.clone());
+    let accounts = Accounts::new(db.clone(), auth.clone(), sessions.clone())
+        .with_private_callbacks(config.webhooks.allow_private);
     Ok(Arc::new(App {
         config,
         db,
@@ -53,6 +57,7 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         sessions,
         accounts,
         media,
+        webhooks,
         sandbox,
         started: Instant::now(),
         shutdown: CancellationToken::new(),
@@ -77,6 +82,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let stop = app.shutdown.clone();
     tokio::spawn(wait_for_signal(stop.clone()));
 
+    app.webhooks.start().context("webhooks")?;
+
     let restorer = app.sessions.clone();
     tokio::spawn(async move {
         match restorer.restore().await {
@@ -98,6 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("in-flight requests did not finish within {SHUTDOWN_GRACE:?}");
     }
     app.sessions.shutdown(SHUTDOWN_GRACE).await;
+    app.webhooks.shutdown(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
 }

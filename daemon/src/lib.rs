@@ -12,3 +12,4 @@ pub mod media;
 pub mod qr;
 pub mod sessions;
 pub mod store;
+pub mod webhooks;

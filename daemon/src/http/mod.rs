@@ -10,6 +10,7 @@ mod messages;
 mod openapi;
 mod sandbox;
 mod sessions;
+mod webhooks;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub struct App {
     pub sessions: Arc<SessionManager>,
     pub accounts: Accounts,
     pub media: Arc<MediaStore>,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Present only under the sandbox engine.
     pub sandbox: Option<Arc<SandboxNetwork>>,
     pub started: Instant,
@@ -62,7 +64,8 @@ pub fn router(app: AppState) -> Router {
         .merge(dashboard::routes())
         .merge(media::routes())
         .merge(events::routes())
-        .merge(openapi::routes());
+        .merge(openapi::routes())
+        .merge(webhooks::routes());
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
     }
