@@ -22,6 +22,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 struct Daemon {
     child: Child,
+    dir: PathBuf,
     base: String,
     http: reqwest::Client,
 }
@@ -67,8 +68,9 @@ impl Daemon {
         std::thread::spawn(move || for _ in lines {});
         Daemon {
             child,
+            dir: dir.to_path_buf(),
             base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
+            http: client(),
         }
     }
 
@@ -138,6 +140,29 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("wagwd.log")).unwrap_or_default();
+            eprintln!("--- wagwd.log ---\n{log}");
+            if let Ok(db) = rusqlite::Connection::open(self.dir.join("wagw.db")) {
+                let rows: Vec<String> = db
+                    .prepare("SELECT kind, state, attempts, next_attempt_at, last_error FROM webhook_deliveries")
+                    .and_then(|mut st| {
+                        st.query_map([], |r| {
+                            Ok(format!(
+                                "{:?} {:?} {:?} {:?} {:?}",
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, i64>(3)?,
+                                r.get::<_, Option<String>>(4)?
+                            ))
+                        })?
+                        .collect()
+                    })
+                    .unwrap_or_default();
+                eprintln!("--- outbox ---\n{}", rows.join("\n"));
+            }
+        }
     }
 }
 
@@ -224,7 +249,7 @@ async fn receive(
         let Some(oauth) = &receiver.oauth else {
             return StatusCode::NOT_FOUND.into_response();
         };
-        let forwarded = reqwest::Client::new()
+        let forwarded = client()
             .post(format!("{oauth}/token"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
@@ -288,6 +313,12 @@ fn receiver_on(listener: tokio::net::TcpListener, oauth: Option<String>) -> Rece
         events,
         tokens,
     }
+}
+
+/// reqwest is built without a TLS provider of its own; wagw installs one.
+fn client() -> reqwest::Client {
+    wagw_daemon::media::install_tls_provider();
+    reqwest::Client::new()
 }
 
 fn secret() -> String {
@@ -431,7 +462,8 @@ async fn media_events_link_the_saved_file() {
     daemon
         .user_online("mary", "628111000002", json!({"callback_url": hook.url}))
         .await;
-    // A real HTTP server to fetch the image from: the receiver's own origin serves a PNG.
+    while hook.next().await.json()["status"] != "connected" {}
+    // A real HTTP server to fetch the image from.
     let png = b"\x89PNG\r\n\x1a\nrest-of-a-png".to_vec();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let image_url = format!("http://{}/pic.png", listener.local_addr().unwrap());
@@ -454,8 +486,16 @@ async fn media_events_link_the_saved_file() {
         "the named file exists under MEDIA_DIR"
     );
     let link = body["media_url"].as_str().unwrap();
+    // WAGW_PUBLIC_URL sets the link's origin; on port 0 the default cannot know the real port.
+    let signed = url::Url::parse(link).unwrap();
+    let link = &format!(
+        "{}{}?{}",
+        daemon.base,
+        signed.path(),
+        signed.query().unwrap()
+    );
     assert!(link.contains(&format!("/media/{file}?expires=")), "{link}");
-    let fetched = reqwest::get(link).await.unwrap();
+    let fetched = client().get(link).send().await.unwrap();
     assert_eq!(
         fetched.status(),
         200,

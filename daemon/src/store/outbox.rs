@@ -154,6 +154,20 @@ pub fn due(
     Ok(rows)
 }
 
+/// When a target's next delivery not yet due (after `now_ms`) comes due.
+pub fn next_due_after(
+    conn: &Connection,
+    target: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(next_attempt_at) FROM webhook_deliveries \
+             WHERE target = ?1 AND state = 'pending' AND next_attempt_at > ?2",
+        )?
+        .query_row(params![target, now_ms], |r| r.get(0))?)
+}
+
 /// Records the outcomes of a batch of attempts in one transaction.
 pub fn record_outcomes(
     conn: &mut Connection,

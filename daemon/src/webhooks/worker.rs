@@ -159,29 +159,33 @@ async fn target_queue(
     let mut in_flight: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut sending: HashSet<String> = HashSet::new();
     let mut paused_until: Option<Instant> = None;
+    let mut next_due: Option<Instant> = None;
     let mut fill = false;
     let mut stopping = false;
     loop {
         if fill && !stopping && paused_until.is_none_or(|at| at <= Instant::now()) {
             paused_until = None;
             fill = false;
-            if let Err(error) = sender
+            match sender
                 .fill(&hooks, &key, &mut in_flight, &mut sending)
                 .await
             {
-                tracing::warn!(target = %key, %error, "cannot read the webhook outbox");
+                // Retries this queue scheduled come due on its own timer.
+                Ok(later) => {
+                    next_due = later.map(|at| {
+                        Instant::now() + Duration::from_millis((at - now_ms()).max(0) as u64)
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(target = %key, %error, "cannot read the webhook outbox")
+                }
             }
         }
         if stopping && in_flight.is_empty() {
             return;
         }
-        let pause = paused_until;
-        let paused = async move {
-            match pause {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let paused = sleep_until(paused_until);
+        let due = sleep_until(next_due);
         tokio::select! {
             Some(first) = in_flight.join_next(), if !in_flight.is_empty() => {
                 let mut done: Vec<(String, Outcome)> = first.into_iter().collect();
@@ -211,8 +215,19 @@ async fn target_queue(
             }
             () = wake.notified() => fill = true,
             () = paused => fill = true,
+            () = due => {
+                next_due = None;
+                fill = true;
+            }
             () = stop.cancelled(), if !stopping => stopping = true,
         }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -253,15 +268,18 @@ impl Sender {
         key: &str,
         in_flight: &mut JoinSet<(String, Outcome)>,
         sending: &mut HashSet<String>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let free = self.concurrency.saturating_sub(in_flight.len());
         if free == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let (lookup, now, limit) = (key.to_string(), now_ms(), free + sending.len());
-        let due = hooks
+        let (due, later) = hooks
             .db
-            .call(move |c| outbox::due(c, &lookup, now, limit))
+            .call(move |c| {
+                let due = outbox::due(c, &lookup, now, limit)?;
+                Ok::<_, StoreError>((due, outbox::next_due_after(c, &lookup, now)?))
+            })
             .await?;
         let fresh: Vec<Delivery> = due
             .into_iter()
@@ -269,7 +287,7 @@ impl Sender {
             .take(free)
             .collect();
         if fresh.is_empty() {
-            return Ok(());
+            return Ok(later);
         }
         let Some(auth) = self.auth(hooks, key, &fresh).await? else {
             let error = "the user no longer exists".to_string();
@@ -285,10 +303,11 @@ impl Sender {
                     )
                 })
                 .collect();
-            return hooks
+            hooks
                 .db
                 .call(move |c| outbox::record_outcomes(c, &gone))
-                .await;
+                .await?;
+            return Ok(later);
         };
         let auth = Arc::new(auth);
         for delivery in fresh {
@@ -315,7 +334,7 @@ impl Sender {
                 (delivery.id, outcome)
             });
         }
-        Ok(())
+        Ok(later)
     }
 
     /// Signing and OAuth for a batch; `None` when the target's user is gone.
