@@ -452,6 +452,20 @@ async fn events_arrive_signed_with_the_documented_bodies() {
             .iter()
             .any(|d| d["event_id"] == body["id"])
     );
+
+    // Logging out is the session's last status event.
+    daemon
+        .post("/session/logout", json!({"session": "john"}))
+        .await;
+    loop {
+        let event = user_hook.next().await;
+        let body = event.json();
+        if body["type"] == "session" && body["status"] == "stopped" {
+            assert_eq!(event.path, "/hook/session");
+            assert_eq!(body["reason"], "logged out");
+            break;
+        }
+    }
 }
 
 #[tokio::test]

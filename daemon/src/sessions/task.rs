@@ -471,11 +471,7 @@ impl SessionTask {
             .remove_credentials(&self.name)
             .await
             .map_err(SessionError::Engine)?;
-        let name = self.name.clone();
-        self.shared
-            .db
-            .call(move |c| store::sessions::delete(c, &name))
-            .await?;
+        self.shared.webhooks.record_removal(&self.name).await?;
         self.snapshot.send_replace(Snapshot::stopped());
         let _ = self.shared.bus.send(GatewayEvent::Status {
             session: self.name.clone(),

@@ -243,6 +243,42 @@ impl Webhooks {
         Ok(())
     }
 
+    /// Forgets a logged-out session and records its last status event (`stopped`, "logged
+    /// out") in one transaction, while its owner can still be found.
+    pub async fn record_removal(&self, session: &str) -> Result<bool, StoreError> {
+        let (name, global, retry_until) =
+            (session.to_string(), self.global.clone(), self.retry_until());
+        let (removed, keys) = self
+            .db
+            .call(move |c| -> Result<(bool, Vec<String>), StoreError> {
+                let tx = c.transaction()?;
+                let phone = store::sessions::get(&tx, &name)?.and_then(|row| row.phone);
+                let id = new_event_id();
+                let status = SessionState::Stopped.as_str();
+                let body = payload::session(
+                    &id,
+                    &name,
+                    status,
+                    Some("logged out"),
+                    phone.as_deref(),
+                    store::now(),
+                );
+                let event = Event {
+                    id,
+                    kind: "session",
+                    session: name.clone(),
+                    body,
+                };
+                let keys = event.enqueue(&tx, global.as_ref(), retry_until)?;
+                let removed = store::sessions::delete(&tx, &name)?;
+                tx.commit()?;
+                Ok((removed, keys))
+            })
+            .await?;
+        self.wake(&keys);
+        Ok(removed)
+    }
+
     /// Deliveries for listing, newest first.
     pub async fn list(
         &self,
