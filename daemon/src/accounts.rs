@@ -167,11 +167,37 @@ pub struct Accounts {
     db: Arc<Db>,
     auth: Arc<Authenticator>,
     sessions: Arc<SessionManager>,
+    allow_private_callbacks: bool,
 }
 
 impl Accounts {
     pub fn new(db: Arc<Db>, auth: Arc<Authenticator>, sessions: Arc<SessionManager>) -> Accounts {
-        Accounts { db, auth, sessions }
+        Accounts {
+            db,
+            auth,
+            sessions,
+            allow_private_callbacks: true,
+        }
+    }
+
+    /// Refuses callback URLs on loopback or private networks (`WAGW_WEBHOOK_ALLOW_PRIVATE=false`).
+    pub fn with_private_callbacks(mut self, allow: bool) -> Accounts {
+        self.allow_private_callbacks = allow;
+        self
+    }
+
+    fn check_callback(&self, url: &str) -> Result<(), AccountError> {
+        validate_callback_url(url)?;
+        let private = url::Url::parse(url).is_ok_and(|u| crate::webhooks::policy::is_private(&u));
+        if private && !self.allow_private_callbacks {
+            return Err(invalid(
+                "callback_url",
+                format!(
+                    "'{url}' points at this machine or a private network, which this host refuses"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub async fn list(&self) -> Result<Vec<User>, AccountError> {
@@ -204,7 +230,7 @@ impl Accounts {
         }
         let callback_url = blank_to_none(request.callback_url);
         if let Some(url) = &callback_url {
-            validate_callback_url(url)?;
+            self.check_callback(url)?;
         }
         let webhook_secret = blank_to_none(request.webhook_secret);
         if let Some(secret) = &webhook_secret {
@@ -258,7 +284,7 @@ impl Accounts {
         }
         let callback_url = update.callback_url.map(blank_to_none);
         if let Some(Some(url)) = &callback_url {
-            validate_callback_url(url)?;
+            self.check_callback(url)?;
         }
         let webhook_secret = update.webhook_secret.map(blank_to_none);
         if let Some(Some(secret)) = &webhook_secret {

@@ -62,6 +62,24 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A bearer token that may read `/metrics` besides admin.
     pub metrics_token: Option<String>,
+    pub webhooks: WebhookConfig,
+}
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// How long a delivery is retried before it is kept as failed.
+    pub retry_for: Duration,
+    /// How long delivered events are kept, for listing.
+    pub retention: Duration,
+    /// The first retry's delay; later ones double.
+    pub first_retry: Duration,
+    /// Requests in flight at once to one receiver.
+    pub concurrency: usize,
+    /// Signs deliveries to WEBHOOK_BASE_URL when set (`whsec_…`).
+    pub base_secret: Option<String>,
+    /// Whether callback URLs may point at loopback or private addresses.
+    pub allow_private: bool,
 }
 
 /// The default admin password, accepted only from loopback clients.
@@ -192,6 +210,8 @@ impl Config {
             return Err(problem("WAGW_RESTORE_CONCURRENCY", "must be at least 1"));
         }
 
+        let webhooks = webhook_config(&get)?;
+
         Ok(Config {
             host,
             port,
@@ -230,6 +250,7 @@ impl Config {
             restore_concurrency: restore_concurrency as usize,
             log_format,
             metrics_token: get("WAGW_METRICS_TOKEN").map(str::to_string),
+            webhooks,
         })
     }
 
@@ -264,6 +285,82 @@ impl Config {
     pub fn admin_uses_default_password(&self) -> bool {
         self.admin_password.is_none()
     }
+}
+
+fn webhook_config<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<WebhookConfig, ConfigError> {
+    let hours = parse_u64(
+        "WAGW_WEBHOOK_RETRY_HOURS",
+        get("WAGW_WEBHOOK_RETRY_HOURS").unwrap_or("24"),
+    )?;
+    if !(1..=720).contains(&hours) {
+        return Err(problem(
+            "WAGW_WEBHOOK_RETRY_HOURS",
+            format!("{hours} is outside 1-720 hours"),
+        ));
+    }
+    let days = parse_u64(
+        "WAGW_WEBHOOK_RETENTION_DAYS",
+        get("WAGW_WEBHOOK_RETENTION_DAYS").unwrap_or("7"),
+    )?;
+    if !(1..=3650).contains(&days) {
+        return Err(problem(
+            "WAGW_WEBHOOK_RETENTION_DAYS",
+            format!("{days} is outside 1-3650 days"),
+        ));
+    }
+    let first_ms = parse_u64(
+        "WAGW_WEBHOOK_FIRST_RETRY_MS",
+        get("WAGW_WEBHOOK_FIRST_RETRY_MS").unwrap_or("1000"),
+    )?;
+    if !(10..=3_600_000).contains(&first_ms) {
+        return Err(problem(
+            "WAGW_WEBHOOK_FIRST_RETRY_MS",
+            format!("{first_ms} is outside 10-3600000 ms"),
+        ));
+    }
+    let concurrency = parse_u64(
+        "WAGW_WEBHOOK_CONCURRENCY",
+        get("WAGW_WEBHOOK_CONCURRENCY").unwrap_or("16"),
+    )?;
+    if !(1..=1024).contains(&concurrency) {
+        return Err(problem(
+            "WAGW_WEBHOOK_CONCURRENCY",
+            format!("{concurrency} is outside 1-1024"),
+        ));
+    }
+    let base_secret = get("WAGW_WEBHOOK_BASE_SECRET").map(str::to_string);
+    if let Some(secret) = &base_secret {
+        use base64::Engine as _;
+        let key = secret
+            .strip_prefix("whsec_")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+        if key.is_none_or(|k| !(24..=64).contains(&k.len())) {
+            return Err(problem(
+                "WAGW_WEBHOOK_BASE_SECRET",
+                "must be 'whsec_' followed by base64 of 24 to 64 bytes",
+            ));
+        }
+    }
+    let allow_private = match get("WAGW_WEBHOOK_ALLOW_PRIVATE").unwrap_or("true") {
+        "true" | "1" | "yes" => true,
+        "false" | "0" | "no" => false,
+        other => {
+            return Err(problem(
+                "WAGW_WEBHOOK_ALLOW_PRIVATE",
+                format!("'{other}' is not true or false"),
+            ));
+        }
+    };
+    Ok(WebhookConfig {
+        retry_for: Duration::from_secs(hours * 3600),
+        retention: Duration::from_secs(days * 86_400),
+        first_retry: Duration::from_millis(first_ms),
+        concurrency: concurrency as usize,
+        base_secret,
+        allow_private,
+    })
 }
 
 fn parse_u64(var: &'static str, raw: &str) -> Result<u64, ConfigError> {
@@ -349,6 +446,36 @@ mod tests {
             ("WAGW_AUTH_CACHE_SECS", "-1"),
             ("WAGW_RESTORE_CONCURRENCY", "0"),
             ("ADMIN_USER", "a:b"),
+        ];
+        for (var, value) in cases {
+            let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value} blamed {err}");
+        }
+    }
+
+    #[test]
+    fn webhook_settings_have_defaults_and_bounds() {
+        let config = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(config.webhooks.retry_for, Duration::from_secs(24 * 3600));
+        assert_eq!(config.webhooks.retention, Duration::from_secs(7 * 86_400));
+        assert!(config.webhooks.allow_private);
+        assert!(config.webhooks.base_secret.is_none());
+        let set = Config::from_vars(&vars(&[
+            ("WAGW_WEBHOOK_RETRY_HOURS", "2"),
+            ("WAGW_WEBHOOK_ALLOW_PRIVATE", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(set.webhooks.retry_for, Duration::from_secs(7200));
+        assert!(!set.webhooks.allow_private);
+        let cases = [
+            ("WAGW_WEBHOOK_RETRY_HOURS", "0"),
+            ("WAGW_WEBHOOK_RETRY_HOURS", "721"),
+            ("WAGW_WEBHOOK_RETRY_HOURS", "x"),
+            ("WAGW_WEBHOOK_RETENTION_DAYS", "0"),
+            ("WAGW_WEBHOOK_FIRST_RETRY_MS", "1"),
+            ("WAGW_WEBHOOK_CONCURRENCY", "0"),
+            ("WAGW_WEBHOOK_BASE_SECRET", "whsec_short"),
+            ("WAGW_WEBHOOK_ALLOW_PRIVATE", "maybe"),
         ];
         for (var, value) in cases {
             let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();

@@ -19,6 +19,7 @@ use crate::http::{self, App};
 use crate::media::MediaStore;
 use crate::sessions::SessionManager;
 use crate::store::{self, Db};
+use crate::webhooks::Webhooks;
 
 /// How long in-flight requests and sessions get to finish on shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -40,14 +41,17 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         EngineKind::Whatsapp => (Arc::new(WhatsappEngine::new(&config.credentials_dir)), None),
     };
     let media = Arc::new(MediaStore::new(&config, rand::random()).context("media")?);
+    let webhooks = Webhooks::new(&config, db.clone(), media.clone());
     let sessions = SessionManager::new(
         engine,
         db.clone(),
         media.clone(),
+        webhooks.clone(),
         config.restore_concurrency,
     );
     let auth = Arc::new(Authenticator::new(&config, db.clone()));
-    let accounts = Accounts::new(db.clone(), auth.clone(), sessions.clone());
+    let accounts = Accounts::new(db.clone(), auth.clone(), sessions.clone())
+        .with_private_callbacks(config.webhooks.allow_private);
     Ok(Arc::new(App {
         config,
         db,
@@ -55,6 +59,7 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         sessions,
         accounts,
         media,
+        webhooks,
         sandbox,
         started: Instant::now(),
         ready: AtomicBool::new(false),
@@ -85,6 +90,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let stop = app.shutdown.clone();
     tokio::spawn(wait_for_signal(stop.clone()));
+
+    app.webhooks.start().context("webhooks")?;
 
     let restoring = app.clone();
     tokio::spawn(async move {
@@ -118,6 +125,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     control::remove_socket(&control_path);
     app.sessions.shutdown(SHUTDOWN_GRACE).await;
+    app.webhooks.shutdown(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod qr;
 pub mod sessions;
 pub mod store;
+pub mod webhooks;

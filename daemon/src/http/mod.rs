@@ -12,6 +12,7 @@ mod openapi;
 mod pages;
 pub mod sandbox;
 pub mod sessions;
+mod webhooks;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub struct App {
     pub sessions: Arc<SessionManager>,
     pub accounts: Accounts,
     pub media: Arc<MediaStore>,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     /// Present only under the sandbox engine.
     pub sandbox: Option<Arc<SandboxNetwork>>,
     pub started: Instant,
@@ -68,7 +70,8 @@ pub fn router(app: AppState) -> Router {
         .merge(events::routes())
         .merge(openapi::routes())
         .merge(metrics::routes())
-        .merge(pages::routes());
+        .merge(pages::routes())
+        .merge(webhooks::routes());
     if app.sandbox.is_some() {
         routes = routes.merge(sandbox::routes());
     }

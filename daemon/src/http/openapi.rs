@@ -5,7 +5,9 @@ use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{AppState, admin, dashboard, events, health, media, messages, sandbox, sessions};
+use super::{
+    AppState, admin, dashboard, events, health, media, messages, sandbox, sessions, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +26,7 @@ use super::{AppState, admin, dashboard, events, health, media, messages, sandbox
         media::serve,
         sandbox::scan, sandbox::inbound, sandbox::outbox, sandbox::groups, sandbox::drop_connection,
         sandbox::unlink,
+        webhooks::admin_list, webhooks::admin_redeliver, webhooks::user_list, webhooks::user_redeliver,
     ),
     modifiers(&BasicAuth),
     tags(

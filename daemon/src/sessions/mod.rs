@@ -21,6 +21,7 @@ use task::{Command, SessionTask, Shared};
 use crate::engine::{Content, Engine, EngineError, LinkMethod, OutboundMessage, QuotedMessage};
 use crate::media::MediaStore;
 use crate::store::{self, Db, StoreError, messages::MessageRecord};
+use crate::webhooks::Webhooks;
 
 /// How long a start waits for the session to show a QR code or connect.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,6 +78,7 @@ impl SessionManager {
         engine: Arc<dyn Engine>,
         db: Arc<Db>,
         media: Arc<MediaStore>,
+        webhooks: Arc<Webhooks>,
         restore_concurrency: usize,
     ) -> Arc<Self> {
         let (bus, _) = broadcast::channel(4096);
@@ -86,6 +88,7 @@ impl SessionManager {
                 db,
                 media,
                 bus,
+                webhooks,
             },
             handles: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),

@@ -19,6 +19,7 @@ use crate::engine::{
 use crate::jid;
 use crate::media::MediaStore;
 use crate::store::{self, Db, messages::MessageRecord};
+use crate::webhooks::{MessageFacts, Webhooks};
 
 /// What `start` answers once the session has something to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,8 @@ pub struct Shared {
     pub db: Arc<Db>,
     pub media: Arc<MediaStore>,
     pub bus: broadcast::Sender<GatewayEvent>,
+    /// Records messages and status changes together with their webhook events.
+    pub webhooks: Arc<Webhooks>,
 }
 
 const FIRST_RETRY: Duration = Duration::from_millis(500);
@@ -393,6 +396,7 @@ impl SessionTask {
             },
             _ => None,
         };
+        let facts = MessageFacts::of(&message);
         let record = MessageRecord {
             session: self.name.clone(),
             id: message.id,
@@ -411,11 +415,10 @@ impl SessionTask {
             timestamp: message.timestamp,
             status: "received".into(),
         };
-        let stored = record.clone();
         match self
             .shared
-            .db
-            .call(move |c| store::messages::insert(c, &stored))
+            .webhooks
+            .record_message(record.clone(), facts)
             .await
         {
             Ok(true) => {
@@ -469,11 +472,7 @@ impl SessionTask {
             .remove_credentials(&self.name)
             .await
             .map_err(SessionError::Engine)?;
-        let name = self.name.clone();
-        self.shared
-            .db
-            .call(move |c| store::sessions::delete(c, &name))
-            .await?;
+        self.shared.webhooks.record_removal(&self.name).await?;
         self.snapshot.send_replace(Snapshot::stopped());
         let _ = self.shared.bus.send(GatewayEvent::Status {
             session: self.name.clone(),
@@ -514,24 +513,10 @@ impl SessionTask {
                 s.qr = None;
             }
         });
-        let (name, status, stored_reason, stored_phone) = (
-            self.name.clone(),
-            state.as_str(),
-            reason.clone(),
-            phone.clone(),
-        );
         let stored = self
             .shared
-            .db
-            .call(move |c| {
-                store::sessions::record_status(
-                    c,
-                    &name,
-                    status,
-                    stored_reason.as_deref(),
-                    stored_phone.as_deref(),
-                )
-            })
+            .webhooks
+            .record_status(&self.name, state, reason.clone(), phone)
             .await;
         if let Err(error) = stored {
             tracing::error!(session = %self.name, %error, "cannot record session status");

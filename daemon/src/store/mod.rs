@@ -2,6 +2,7 @@
 //! [`Db::call`] is the one place where async code reaches them, on the blocking pool.
 
 pub mod messages;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 
@@ -14,7 +15,10 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::Semaphore;
 
 /// Every migration, in order. Landed files are never edited; changes come as new files.
-const MIGRATION_FILES: &[M<'static>] = &[M::up(include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATION_FILES: &[M<'static>] = &[
+    M::up(include_str!("../../../migrations/0001_init.sql")),
+    M::up(include_str!("../../../migrations/0002_webhooks.sql")),
+];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
     LazyLock::new(|| Migrations::from_slice(MIGRATION_FILES));
