@@ -262,7 +262,7 @@
       }, 'Redeliver');
       return el('tr', {},
         el('td', { 'data-label': 'When' }, when(d.created_at ?? d.timestamp ?? d.updated_at)),
-        el('td', { 'data-label': 'Event' }, String(d.event_type ?? d.type ?? d.event ?? '')),
+        el('td', { 'data-label': 'Event' }, String(d.kind ?? d.event_type ?? d.type ?? '')),
         el('td', { 'data-label': 'Status' }, el('span', { class: `badge ${/deliver|ok|success/.test(status) ? 'ok' : /fail|dead|error/.test(status) ? 'failed' : 'pending'}` }, status)),
         el('td', { 'data-label': 'Attempts' }, String(d.attempts ?? '')),
         el('td', { 'data-label': 'Response' }, String(detail)),

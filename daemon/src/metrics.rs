@@ -59,3 +59,12 @@ pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
 pub fn sessions_in_state(state: &'static str, count: usize) {
     metrics::gauge!("wagw_sessions", "state" => state).set(count as f64);
 }
+
+pub fn webhook_delivery(outcome: &'static str) {
+    metrics::counter!("wagw_webhook_deliveries_total", "outcome" => outcome).increment(1);
+}
+
+pub fn webhook_backlog(pending: i64, oldest_age_seconds: i64) {
+    metrics::gauge!("wagw_webhook_backlog").set(pending as f64);
+    metrics::gauge!("wagw_webhook_oldest_pending_seconds").set(oldest_age_seconds as f64);
+}

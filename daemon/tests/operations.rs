@@ -43,6 +43,7 @@ async fn metrics_count_sessions_messages_requests_and_failures() {
         "wagw_auth_failures_total{reason=\"invalid_credentials\"} 1",
         "wagw_http_requests_total{route=\"/message/send-text\",method=\"POST\",status=\"200\"} 1",
         "wagw_send_duration_seconds_bucket",
+        "wagw_webhook_backlog 0",
     ] {
         assert!(text.contains(expected), "missing {expected} in:\n{text}");
     }

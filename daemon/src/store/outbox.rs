@@ -97,6 +97,15 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
+/// How many deliveries wait, and when the oldest of them was created (Unix seconds).
+pub fn backlog(conn: &Connection) -> Result<(i64, Option<i64>), StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
 /// Adds a pending delivery, due at once, retried until `retry_until` (Unix ms); returns its id.
 pub fn insert(
     conn: &Connection,

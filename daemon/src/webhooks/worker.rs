@@ -195,6 +195,11 @@ async fn target_queue(
                 let mut retrying = false;
                 for (id, outcome) in &done {
                     sending.remove(id);
+                    crate::metrics::webhook_delivery(match outcome {
+                        Outcome::Delivered { .. } => "delivered",
+                        Outcome::Retry { .. } => "retry",
+                        Outcome::Failed { .. } => "failed",
+                    });
                     if let Outcome::Retry { status, next_attempt_at, .. } = outcome {
                         retrying = true;
                         if *status != Some(401) {
