@@ -287,13 +287,19 @@ impl Events {
     }
 
     /// Waits for the first event matching `wanted`; returns it.
+    /// Bounded as a whole, since keep-alives would otherwise renew a per-read limit forever.
     pub async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let event = self.next().await;
-            if wanted(&event) {
-                return event;
+        let wait = async {
+            loop {
+                let event = self.next().await;
+                if wanted(&event) {
+                    return event;
+                }
             }
-        }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .expect("the awaited event did not come in time")
     }
 
     /// Reads until the server ends the stream; false if it is still open after [`PATIENCE`].
