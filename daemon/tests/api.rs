@@ -793,3 +793,31 @@ async fn the_whatsapp_engine_says_it_is_unavailable_instead_of_hanging() {
         "sandbox routes exist only under the sandbox engine"
     );
 }
+
+/// Sends that queue up behind each other on one session are recorded together; every one of
+/// them must still get its own id and be stored with its own text.
+#[tokio::test]
+async fn concurrent_sends_on_one_session_are_each_answered_and_recorded() {
+    let daemon = gateway().await;
+    let sends = (0..200).map(|n| {
+        let daemon = &daemon;
+        async move {
+            let answer = daemon
+                .ok(
+                    "/message/send-text",
+                    JOHN,
+                    json!({ "to": "628100000002", "text": format!("burst {n}") }),
+                )
+                .await;
+            (n, answer["id"].as_str().expect("id").to_string())
+        }
+    });
+    let sent = futures_util::future::join_all(sends).await;
+    let ids: std::collections::HashSet<&str> = sent.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(ids.len(), sent.len(), "every send has its own id");
+    for (n, id) in &sent {
+        let (status, stored) = daemon.get(&format!("/message/{id}"), JOHN).await;
+        assert_eq!(status, 200, "{stored}");
+        assert_eq!(stored["data"]["text"], format!("burst {n}"));
+    }
+}

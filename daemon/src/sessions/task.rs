@@ -18,7 +18,7 @@ use crate::engine::{
 };
 use crate::jid;
 use crate::media::MediaStore;
-use crate::store::{self, Db, messages::MessageRecord};
+use crate::store::{self, Db, StoreError, messages::MessageRecord};
 use crate::webhooks::{MessageFacts, Webhooks};
 
 /// What `start` answers once the session has something to show.
@@ -36,12 +36,17 @@ pub enum Command {
     },
     Send {
         message: Box<OutboundMessage>,
-        reply: oneshot::Sender<Result<MessageRecord, SessionError>>,
+        reply: SendReply,
     },
     Logout {
         reply: oneshot::Sender<Result<(), SessionError>>,
     },
 }
+
+pub type SendReply = oneshot::Sender<Result<MessageRecord, SessionError>>;
+
+/// The most sends recorded in one transaction.
+const MAX_SEND_BATCH: usize = 128;
 
 /// Everything a session task shares with the manager.
 #[derive(Clone)]
@@ -109,18 +114,32 @@ impl SessionTask {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                command = commands.recv() => match command {
-                    None => break,
-                    Some(Command::Logout { reply }) => {
-                        let result = self.logout().await;
-                        let done = result.is_ok();
-                        let _ = reply.send(result);
-                        if done {
-                            return;
+                command = commands.recv() => {
+                    let Some(mut command) = command else { break };
+                    loop {
+                        match command {
+                            Command::Logout { reply } => {
+                                let result = self.logout().await;
+                                let done = result.is_ok();
+                                let _ = reply.send(result);
+                                if done {
+                                    return;
+                                }
+                            }
+                            Command::Send { message, reply } => {
+                                // A command found behind the batch is handled next, in order.
+                                if let Some(next) =
+                                    self.send_queued(*message, reply, &mut commands).await
+                                {
+                                    command = next;
+                                    continue;
+                                }
+                            }
+                            command => self.handle(command).await,
                         }
+                        break;
                     }
-                    Some(command) => self.handle(command).await,
-                },
+                }
                 event = next_event(&mut self.events) => match event {
                     Some(event) => self.on_event(event).await,
                     None => self.connection_lost("the connection closed".into()).await,
@@ -174,10 +193,7 @@ impl SessionTask {
                     self.open(link).await;
                 }
             },
-            Command::Send { message, reply } => {
-                let _ = reply.send(self.send(*message).await);
-            }
-            Command::Logout { .. } => unreachable!("handled by run"),
+            Command::Send { .. } | Command::Logout { .. } => unreachable!("handled by run"),
         }
     }
 
@@ -318,6 +334,57 @@ impl SessionTask {
             .await;
     }
 
+    /// Sends `first` and every send already queued behind it, then records them in one
+    /// transaction: under load a session waits on commits, not on the engine. Returns the first
+    /// queued command that is not a send.
+    async fn send_queued(
+        &mut self,
+        first: OutboundMessage,
+        reply: SendReply,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> Option<Command> {
+        let mut batch = vec![(first, reply)];
+        let mut after = None;
+        while batch.len() < MAX_SEND_BATCH {
+            match commands.try_recv() {
+                Ok(Command::Send { message, reply }) => batch.push((*message, reply)),
+                Ok(other) => {
+                    after = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (message, reply) in batch {
+            outcomes.push((reply, self.send(message).await));
+        }
+        let records: Vec<MessageRecord> = outcomes
+            .iter()
+            .filter_map(|(_, outcome)| outcome.as_ref().ok().cloned())
+            .collect();
+        let stored = if records.is_empty() {
+            Ok(())
+        } else {
+            self.shared
+                .db
+                .call(move |c| store::messages::insert_all(c, &records))
+                .await
+        };
+        for (reply, outcome) in outcomes {
+            let outcome = match (&stored, outcome) {
+                // Sent but not recorded: say so rather than report a clean success.
+                (Err(error), Ok(_)) => Err(SessionError::Store(StoreError::Task(format!(
+                    "the message was sent but could not be recorded: {error}"
+                )))),
+                (_, outcome) => outcome,
+            };
+            let _ = reply.send(outcome);
+        }
+        after
+    }
+
+    /// Sends one message through the engine and returns its record, not yet stored.
     async fn send(&mut self, message: OutboundMessage) -> Result<MessageRecord, SessionError> {
         let state = self.state();
         let connection = match (&mut self.connection, state) {
@@ -359,11 +426,6 @@ impl SessionTask {
             timestamp: sent.timestamp,
             status: "server_ack".into(),
         };
-        let stored = record.clone();
-        self.shared
-            .db
-            .call(move |c| store::messages::insert(c, &stored))
-            .await?;
         Ok(record)
     }
 

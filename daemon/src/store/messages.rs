@@ -57,31 +57,39 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
 
 /// Records a message; a redelivered id (the network may repeat itself) is ignored.
 pub fn insert(conn: &Connection, m: &MessageRecord) -> Result<bool, StoreError> {
-    let inserted = conn.execute(
-        &format!(
-            "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
-        ),
-        params![
-            m.session,
-            m.id,
-            m.chat,
-            m.sender,
-            m.from_me,
-            m.kind,
-            m.text,
-            m.file_name,
-            m.mimetype,
-            m.sha256,
-            m.length,
-            m.media_file,
-            m.quoted_id,
-            m.push_name,
-            m.timestamp,
-            m.status
-        ],
-    )?;
+    let mut statement = conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO messages ({COLUMNS}) VALUES \
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+    ))?;
+    let inserted = statement.execute(params![
+        m.session,
+        m.id,
+        m.chat,
+        m.sender,
+        m.from_me,
+        m.kind,
+        m.text,
+        m.file_name,
+        m.mimetype,
+        m.sha256,
+        m.length,
+        m.media_file,
+        m.quoted_id,
+        m.push_name,
+        m.timestamp,
+        m.status
+    ])?;
     Ok(inserted == 1)
+}
+
+/// Records several messages in one transaction.
+pub fn insert_all(conn: &mut Connection, records: &[MessageRecord]) -> Result<(), StoreError> {
+    let transaction = conn.transaction()?;
+    for record in records {
+        insert(&transaction, record)?;
+    }
+    transaction.commit()?;
+    Ok(())
 }
 
 pub fn find(
