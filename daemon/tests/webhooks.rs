@@ -469,7 +469,7 @@ async fn events_arrive_signed_with_the_documented_bodies() {
 }
 
 #[tokio::test]
-async fn media_events_link_the_saved_file() {
+async fn media_events_link_the_saved_file_with_links_that_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut hook = receiver(None).await;
     let daemon = Daemon::start(dir.path(), &[]);
@@ -499,21 +499,36 @@ async fn media_events_link_the_saved_file() {
         dir.path().join("media").join(&file).is_file(),
         "the named file exists under MEDIA_DIR"
     );
-    let link = body["media_url"].as_str().unwrap();
     // WAGW_PUBLIC_URL sets the link's origin; on port 0 the default cannot know the real port.
-    let signed = url::Url::parse(link).unwrap();
-    let link = &format!(
-        "{}{}?{}",
-        daemon.base,
-        signed.path(),
-        signed.query().unwrap()
-    );
+    let signed = url::Url::parse(body["media_url"].as_str().unwrap()).unwrap();
+    let on = |daemon: &Daemon| {
+        format!(
+            "{}{}?{}",
+            daemon.base,
+            signed.path(),
+            signed.query().unwrap()
+        )
+    };
+    let link = on(&daemon);
     assert!(link.contains(&format!("/media/{file}?expires=")), "{link}");
-    let fetched = client().get(link).send().await.unwrap();
+    let fetched = client().get(&link).send().await.unwrap();
     assert_eq!(
         fetched.status(),
         200,
         "the signed link works without credentials"
+    );
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), png);
+    let forged = link.replace("signature=", "signature=x");
+    assert_eq!(client().get(&forged).send().await.unwrap().status(), 401);
+
+    // The link was handed to a receiver; it must keep working after wagwd restarts.
+    daemon.terminate();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let fetched = client().get(on(&daemon)).send().await.unwrap();
+    assert_eq!(
+        fetched.status(),
+        200,
+        "a signed link survives a restart (the key is kept in the database)"
     );
     assert_eq!(fetched.bytes().await.unwrap().to_vec(), png);
 }
