@@ -26,7 +26,7 @@ use super::{
         media::serve,
         sandbox::scan, sandbox::inbound, sandbox::outbox, sandbox::groups, sandbox::drop_connection,
         sandbox::unlink,
-        webhooks::admin_list, webhooks::admin_redeliver, webhooks::user_list, webhooks::user_redeliver,
+        webhooks::admin_list, webhooks::admin_redeliver, webhooks::admin_redeliver_failed, webhooks::user_list, webhooks::user_redeliver,
     ),
     modifiers(&BasicAuth),
     tags(
