@@ -1138,3 +1138,90 @@ async fn status_shows_the_webhook_backlog() {
     );
     assert!(metrics.contains("wagw_webhook_failed 0"), "{metrics}");
 }
+
+/// The gid of a group by name, from /etc/group.
+fn gid_of(name: &str) -> Option<u32> {
+    std::fs::read_to_string("/etc/group")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            (fields.next()? == name).then(|| fields.nth(1)?.parse().ok())?
+        })
+}
+
+#[tokio::test]
+async fn a_socket_group_opens_the_socket_to_that_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let as_root = wagw_proto::current_uid() == 0;
+    // As root, a system group wagwd itself is not in; otherwise our own primary group, the
+    // only kind an unprivileged wagwd may give a file to (by number, which is accepted too).
+    let (group, gid) = if as_root {
+        (
+            "daemon".to_string(),
+            gid_of("daemon").expect("the daemon group in /etc/group"),
+        )
+    } else {
+        let gid = std::fs::metadata("/proc/self").expect("/proc/self").gid();
+        (gid.to_string(), gid)
+    };
+    let daemon = Daemon::start_with(&[("WAGW_SOCKET_GROUP", &group)]).await;
+    let meta = std::fs::metadata(&daemon.socket).expect("the socket");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), gid);
+    assert_ok(&daemon.run(&["status"]).await);
+
+    if !as_root {
+        return;
+    }
+    // Root can become a stranger (uid 65534, in no group by the user database).
+    std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("let others reach the socket");
+    let as_stranger = async |groups: &[&str]| {
+        Command::new("setpriv")
+            .arg("--reuid=65534")
+            .args(groups)
+            .args([WAGW, "status"])
+            .env("WAGW_SOCKET", &daemon.socket)
+            .output()
+            .await
+            .expect("run setpriv")
+    };
+    // Running with the group as its gid: admitted by the peer credentials.
+    assert_ok(&as_stranger(&[&format!("--regid={gid}"), "--clear-groups"]).await);
+    // The group only as a supplementary group of the process opens the file, but the peer
+    // credentials carry no supplementary groups and the user is no member: refused by wagwd.
+    let refused = as_stranger(&["--regid=65534", &format!("--groups={gid}")]).await;
+    assert_fails(
+        &refused,
+        1,
+        "uid 65534 may not use the wagwd control socket",
+    );
+    assert!(
+        stderr(&refused).contains("member of group 'daemon'"),
+        "{}",
+        stderr(&refused)
+    );
+    // Without the group the socket file's mode already refuses.
+    let outside = as_stranger(&["--regid=65534", "--clear-groups"]).await;
+    assert_fails(&outside, 1, "Permission denied");
+}
+
+#[tokio::test]
+async fn an_unknown_socket_group_stops_wagwd() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(wagwd())
+        .current_dir(dir.path())
+        .env("WAGW_ENGINE", "sandbox")
+        .env("PORT", "0")
+        .env("WAGW_SOCKET", dir.path().join("wagw.sock"))
+        .env("WAGW_SOCKET_GROUP", "no-such-group-wagw")
+        .output()
+        .await
+        .expect("run wagwd");
+    assert_fails(
+        &out,
+        2,
+        "WAGW_SOCKET_GROUP: there is no group 'no-such-group-wagw'",
+    );
+}

@@ -91,7 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A stable line on stdout for scripts and tests that start wagwd on port 0.
     println!("wagwd listening on http://{local}");
 
-    let control_socket = control::bind(&app.config.socket_path)?;
+    let control_socket = control::bind(&app.config.socket_path, app.config.socket_group.as_ref())?;
     let control_path = control_socket.path().to_path_buf();
     // The second ready line: once it is printed, `wagw` can connect.
     println!("wagwd control socket at {}", control_path.display());
