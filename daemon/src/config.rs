@@ -147,7 +147,8 @@ impl Config {
         Config::from_vars(&vars)
     }
 
-    /// Parses and validates a set of variables; pure, so tests need not touch the environment.
+    /// Parses and validates a set of variables, so tests need not touch the environment. Only
+    /// `WAGW_SOCKET_GROUP` looks outside them (the system's group database).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
 
