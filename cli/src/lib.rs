@@ -36,6 +36,9 @@ enum Command {
     Send(commands::send::SendCommand),
     /// Follow live events until Ctrl-C.
     Events(commands::events::EventsArgs),
+    /// List webhook deliveries and queue them again.
+    #[command(subcommand)]
+    Webhooks(commands::webhooks::WebhooksCommand),
     /// Drive the simulated network (WAGW_ENGINE=sandbox only).
     #[command(subcommand)]
     Sandbox(commands::sandbox::SandboxCommand),
@@ -65,6 +68,7 @@ pub fn main() -> ExitCode {
             Command::Session(command) => commands::session::run(&ctx, command).await,
             Command::Send(command) => commands::send::run(&ctx, command).await,
             Command::Events(args) => commands::events::run(&ctx, args).await,
+            Command::Webhooks(command) => commands::webhooks::run(&ctx, command).await,
             Command::Sandbox(command) => commands::sandbox::run(&ctx, command).await,
         }
     });

@@ -2,12 +2,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
+use tokio::sync::mpsc;
 
 const WAGW: &str = env!("CARGO_BIN_EXE_wagw");
 
@@ -797,4 +800,428 @@ async fn ctrl_c_cancels_session_start() {
     assert!(sent.success());
     let out = child.wait_with_output().await.expect("wagw exits");
     assert_fails(&out, 1, "cancelled; session 'impatient' was not linked");
+}
+
+/// A real HTTP receiver for webhooks: answers every request with the current status and hands
+/// each JSON body to the test.
+struct Hook {
+    url: String,
+    status: Arc<AtomicU16>,
+    bodies: mpsc::UnboundedReceiver<Value>,
+}
+
+impl Hook {
+    async fn start(status: u16) -> Hook {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a receiver");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let status = Arc::new(AtomicU16::new(status));
+        let (tx, bodies) = mpsc::unbounded_channel();
+        let answer = status.clone();
+        let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let (tx, answer) = (tx.clone(), answer.clone());
+            async move {
+                let _ = tx.send(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                axum::http::StatusCode::from_u16(answer.load(Ordering::SeqCst))
+                    .expect("a status code")
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Hook {
+            url,
+            status,
+            bodies,
+        }
+    }
+
+    fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    async fn next(&mut self) -> Value {
+        tokio::time::timeout(PATIENCE, self.bodies.recv())
+            .await
+            .expect("a webhook within the patience timeout")
+            .expect("the receiver is running")
+    }
+
+    /// Bodies until one for which `wanted` holds; returns them all, that one last.
+    async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let body = self.next().await;
+            let found = wanted(&body);
+            seen.push(body);
+            if found {
+                return seen;
+            }
+        }
+    }
+}
+
+/// Bounds every wait on wagwd; generous for a loaded machine.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+impl Daemon {
+    /// wagwd records a delivery's outcome just after the receiver answers and announces nothing
+    /// when it does, so this re-reads a `--json` listing until `done` holds (bounded).
+    async fn until_json(&self, args: &[&str], done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let value = json_of(&self.run(args).await);
+            if done(&value) {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "wagw {args:?} never showed what was expected; last: {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn ids_of(rows: &Value, key: &str) -> Vec<String> {
+    let mut ids: Vec<String> = rows
+        .as_array()
+        .expect("a JSON array")
+        .iter()
+        .map(|row| row[key].as_str().expect("a string id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn webhooks_refused_by_a_receiver_are_listed_and_redelivered() {
+    let mut hook = Hook::start(400).await;
+    let daemon = Daemon::start_with(&[("WAGW_SANDBOX_AUTOSCAN_MS", "20")]).await;
+    assert_ok(
+        &daemon
+            .run_with_stdin(
+                &[
+                    "user",
+                    "add",
+                    "ann",
+                    "--password-stdin",
+                    "--callback",
+                    &hook.url,
+                ],
+                "ann-pass-1",
+            )
+            .await,
+    );
+    daemon.connected_session("ann").await;
+    let inbound = daemon
+        .run(&[
+            "sandbox",
+            "inbound",
+            "ann",
+            "--from",
+            "628999888777",
+            "--text",
+            "lost?",
+        ])
+        .await;
+    assert_ok(&inbound);
+    let message_id = stdout(&inbound).trim().to_string();
+    let mut tried = hook.until(|b| b["messageId"] == message_id.as_str()).await;
+
+    // A 400 is final: once nothing is pending, every event the receiver saw is failed.
+    daemon
+        .until_json(
+            &["webhooks", "list", "--status", "pending", "--json"],
+            |rows| rows.as_array().is_some_and(Vec::is_empty),
+        )
+        .await;
+    while let Ok(body) = hook.bodies.try_recv() {
+        tried.push(body);
+    }
+    let failed = json_of(
+        &daemon
+            .run(&["webhooks", "list", "--status", "failed", "--json"])
+            .await,
+    );
+    assert_eq!(
+        ids_of(&failed, "event_id"),
+        ids_of(&Value::Array(tried.clone()), "id")
+    );
+    assert!(
+        failed
+            .as_array()
+            .expect("rows")
+            .iter()
+            .all(|d| d["last_status"] == 400)
+    );
+    assert_eq!(
+        failed,
+        daemon.get("/admin/webhooks?state=failed").await["data"],
+        "--json prints what the HTTP API returns under data"
+    );
+    let status = json_of(&daemon.run(&["status", "--json"]).await);
+    assert_eq!(
+        status["webhooks"],
+        json!({"pending": 0, "failed": failed.as_array().expect("rows").len(), "oldest_pending_seconds": null})
+    );
+    let human = daemon.run(&["status"]).await;
+    assert!(
+        stdout(&human).contains(&format!("webhooks: 0 pending, {} failed", tried.len())),
+        "{}",
+        stdout(&human)
+    );
+    let mine = json_of(
+        &daemon
+            .run(&["webhooks", "list", "--user", "ann", "--json"])
+            .await,
+    );
+    assert_eq!(ids_of(&mine, "id"), ids_of(&failed, "id"));
+    let table = daemon
+        .run(&["webhooks", "list", "--status", "failed"])
+        .await;
+    assert_ok(&table);
+    assert!(stdout(&table).contains("HTTP 400"), "{}", stdout(&table));
+    assert_fails(
+        &daemon.run(&["webhooks", "list", "--user", "nobody"]).await,
+        1,
+        "user 'nobody' does not exist",
+    );
+
+    // The receiver is fixed. An unknown id fails the command but not the known one beside it.
+    hook.answer(204);
+    let message_delivery = failed
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|d| d["kind"] == "message")
+        .expect("the message delivery");
+    let delivery_id = message_delivery["id"].as_str().expect("an id");
+    let mixed = daemon
+        .run(&["webhooks", "redeliver", delivery_id, "no-such-delivery"])
+        .await;
+    assert_fails(&mixed, 1, "no webhook delivery 'no-such-delivery'");
+    assert!(
+        stdout(&mixed).contains(&format!("{delivery_id} queued")),
+        "{}",
+        stdout(&mixed)
+    );
+    let again = hook.next().await;
+    assert_eq!(again["messageId"], message_id.as_str());
+    assert_eq!(again["id"], message_delivery["event_id"]);
+
+    // Every other failed delivery (the session's status events), in one command.
+    let all = daemon
+        .run(&["webhooks", "redeliver", "--all-failed", "--user", "ann"])
+        .await;
+    assert_ok(&all);
+    let rest = failed.as_array().expect("rows").len() - 1;
+    assert!(
+        stdout(&all).contains(&format!("{rest} failed deliveries queued again")),
+        "{}",
+        stdout(&all)
+    );
+    let mut redelivered = vec![again];
+    for _ in 0..rest {
+        redelivered.push(hook.next().await);
+    }
+    assert_eq!(
+        ids_of(&Value::Array(redelivered), "id"),
+        ids_of(&failed, "event_id")
+    );
+    let delivered = daemon
+        .until_json(
+            &["webhooks", "list", "--status", "delivered", "--json"],
+            |rows| rows.as_array().is_some_and(|r| r.len() == rest + 1),
+        )
+        .await;
+    assert_eq!(ids_of(&delivered, "id"), ids_of(&failed, "id"));
+    let none = daemon.run(&["webhooks", "redeliver", "--all-failed"]).await;
+    assert_ok(&none);
+    assert!(
+        stdout(&none).contains("no failed deliveries"),
+        "{}",
+        stdout(&none)
+    );
+
+    // Usage errors are exit 2: no ids, or ids with --all-failed.
+    assert_eq!(
+        daemon.run(&["webhooks", "redeliver"]).await.status.code(),
+        Some(2)
+    );
+    let both = daemon
+        .run(&["webhooks", "redeliver", "x", "--all-failed"])
+        .await;
+    assert_eq!(both.status.code(), Some(2));
+    let bad_state = daemon.run(&["webhooks", "list", "--status", "lost"]).await;
+    assert_eq!(bad_state.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn status_shows_the_webhook_backlog() {
+    // 503 is retried, and the first retry is an hour away: every event stays pending.
+    let mut hook = Hook::start(503).await;
+    let daemon = Daemon::start_with(&[
+        ("WAGW_SANDBOX_AUTOSCAN_MS", "20"),
+        ("WAGW_WEBHOOK_FIRST_RETRY_MS", "3600000"),
+    ])
+    .await;
+    assert_ok(
+        &daemon
+            .run_with_stdin(
+                &[
+                    "user",
+                    "add",
+                    "bea",
+                    "--password-stdin",
+                    "--callback",
+                    &hook.url,
+                ],
+                "bea-pass-1",
+            )
+            .await,
+    );
+    daemon.connected_session("bea").await;
+    // The first 503 pauses the user's queue until its retry: later events wait untried.
+    hook.next().await;
+    assert_ok(
+        &daemon
+            .run(&[
+                "sandbox",
+                "inbound",
+                "bea",
+                "--from",
+                "628999888777",
+                "--text",
+                "wait",
+            ])
+            .await,
+    );
+    let pending = daemon
+        .until_json(
+            &["webhooks", "list", "--status", "pending", "--json"],
+            |rows| {
+                rows.as_array()
+                    .is_some_and(|r| r.iter().any(|d| d["kind"] == "message"))
+            },
+        )
+        .await;
+    let count = pending.as_array().expect("rows").len();
+    assert!(count >= 2, "status events and the message wait: {pending}");
+    let status = json_of(&daemon.run(&["status", "--json"]).await);
+    assert_eq!(status["webhooks"]["pending"], count);
+    assert_eq!(status["webhooks"]["failed"], 0);
+    let oldest = status["webhooks"]["oldest_pending_seconds"]
+        .as_u64()
+        .expect("an age while events wait");
+    // Both are whole seconds, counted from slightly different instants.
+    assert!(oldest <= status["uptime_seconds"].as_u64().expect("uptime") + 1);
+    let human = stdout(&daemon.run(&["status"]).await);
+    assert!(
+        human.contains(&format!("webhooks: {count} pending (oldest waiting ")),
+        "{human}"
+    );
+
+    // The same figures as /metrics.
+    let metrics = daemon
+        .http
+        .get(format!("{}/metrics", daemon.base))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metrics.contains(&format!("wagw_webhook_backlog {count}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("wagw_webhook_failed 0"), "{metrics}");
+}
+
+/// The gid of a group by name, from /etc/group.
+fn gid_of(name: &str) -> Option<u32> {
+    std::fs::read_to_string("/etc/group")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            (fields.next()? == name).then(|| fields.nth(1)?.parse().ok())?
+        })
+}
+
+#[tokio::test]
+async fn a_socket_group_opens_the_socket_to_that_group() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let as_root = wagw_proto::current_uid() == 0;
+    // As root, a system group wagwd itself is not in; otherwise our own primary group, the
+    // only kind an unprivileged wagwd may give a file to (by number, which is accepted too).
+    let (group, gid) = if as_root {
+        (
+            "daemon".to_string(),
+            gid_of("daemon").expect("the daemon group in /etc/group"),
+        )
+    } else {
+        let gid = std::fs::metadata("/proc/self").expect("/proc/self").gid();
+        (gid.to_string(), gid)
+    };
+    let daemon = Daemon::start_with(&[("WAGW_SOCKET_GROUP", &group)]).await;
+    let meta = std::fs::metadata(&daemon.socket).expect("the socket");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(meta.gid(), gid);
+    assert_ok(&daemon.run(&["status"]).await);
+
+    if !as_root {
+        return;
+    }
+    // Root can become a stranger (uid 65534, in no group by the user database).
+    std::fs::set_permissions(daemon.dir.path(), std::fs::Permissions::from_mode(0o711))
+        .expect("let others reach the socket");
+    let as_stranger = async |groups: &[&str]| {
+        Command::new("setpriv")
+            .arg("--reuid=65534")
+            .args(groups)
+            .args([WAGW, "status"])
+            .env("WAGW_SOCKET", &daemon.socket)
+            .output()
+            .await
+            .expect("run setpriv")
+    };
+    // Running with the group as its gid: admitted by the peer credentials.
+    assert_ok(&as_stranger(&[&format!("--regid={gid}"), "--clear-groups"]).await);
+    // The group only as a supplementary group of the process opens the file, but the peer
+    // credentials carry no supplementary groups and the user is no member: refused by wagwd.
+    let refused = as_stranger(&["--regid=65534", &format!("--groups={gid}")]).await;
+    assert_fails(
+        &refused,
+        1,
+        "uid 65534 may not use the wagwd control socket",
+    );
+    assert!(
+        stderr(&refused).contains("member of group 'daemon'"),
+        "{}",
+        stderr(&refused)
+    );
+    // Without the group the socket file's mode already refuses.
+    let outside = as_stranger(&["--regid=65534", "--clear-groups"]).await;
+    assert_fails(&outside, 1, "Permission denied");
+}
+
+#[tokio::test]
+async fn an_unknown_socket_group_stops_wagwd() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(wagwd())
+        .current_dir(dir.path())
+        .env("WAGW_ENGINE", "sandbox")
+        .env("PORT", "0")
+        .env("WAGW_SOCKET", dir.path().join("wagw.sock"))
+        .env("WAGW_SOCKET_GROUP", "no-such-group-wagw")
+        .output()
+        .await
+        .expect("run wagwd");
+    assert_fails(
+        &out,
+        2,
+        "WAGW_SOCKET_GROUP: there is no group 'no-such-group-wagw'",
+    );
 }

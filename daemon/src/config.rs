@@ -46,6 +46,8 @@ pub struct Config {
     pub credentials_dir: PathBuf,
     pub engine: EngineKind,
     pub socket_path: PathBuf,
+    /// A group whose members may use the control socket besides root and wagwd's own uid.
+    pub socket_group: Option<SocketGroup>,
     pub webhook_base_url: Option<Url>,
     /// The address applications reach wagwd on; used in signed media links.
     pub public_url: Url,
@@ -63,6 +65,36 @@ pub struct Config {
     /// A bearer token that may read `/metrics` besides admin.
     pub metrics_token: Option<String>,
     pub webhooks: WebhookConfig,
+}
+
+/// The group `WAGW_SOCKET_GROUP` names, resolved when the configuration is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketGroup {
+    pub name: String,
+    pub gid: u32,
+}
+
+impl SocketGroup {
+    /// Looks a group up by name, or by number when `raw` is all digits; it must exist.
+    pub fn lookup(raw: &str) -> Result<SocketGroup, ConfigError> {
+        use nix::unistd::{Gid, Group};
+        let var = "WAGW_SOCKET_GROUP";
+        let found = match raw.parse::<u32>() {
+            Ok(gid) => Group::from_gid(Gid::from_raw(gid)),
+            Err(_) => Group::from_name(raw),
+        }
+        .map_err(|e| problem(var, format!("cannot look up group '{raw}': {e}")))?;
+        let group = found.ok_or_else(|| {
+            problem(
+                var,
+                format!("there is no group '{raw}' on this system (see `getent group`)"),
+            )
+        })?;
+        Ok(SocketGroup {
+            name: group.name,
+            gid: group.gid.as_raw(),
+        })
+    }
 }
 
 /// How webhooks are delivered.
@@ -115,7 +147,8 @@ impl Config {
         Config::from_vars(&vars)
     }
 
-    /// Parses and validates a set of variables; pure, so tests need not touch the environment.
+    /// Parses and validates a set of variables, so tests need not touch the environment. Only
+    /// `WAGW_SOCKET_GROUP` looks outside them (the system's group database).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
 
@@ -224,6 +257,9 @@ impl Config {
             socket_path: get("WAGW_SOCKET")
                 .map(PathBuf::from)
                 .unwrap_or_else(wagw_proto::socket_path),
+            socket_group: get("WAGW_SOCKET_GROUP")
+                .map(SocketGroup::lookup)
+                .transpose()?,
             webhook_base_url,
             public_url,
             auth_cache_ttl: Duration::from_secs(parse_u64(
@@ -480,6 +516,26 @@ mod tests {
         for (var, value) in cases {
             let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var, "{var}={value} blamed {err}");
+        }
+    }
+
+    #[test]
+    fn the_socket_group_must_exist() {
+        assert_eq!(Config::from_vars(&vars(&[])).unwrap().socket_group, None);
+        // Group 0 is root on every Unix; look it up by number and by its name.
+        let by_gid = Config::from_vars(&vars(&[("WAGW_SOCKET_GROUP", "0")])).unwrap();
+        let root = by_gid.socket_group.unwrap();
+        assert_eq!(root.gid, 0);
+        let by_name =
+            Config::from_vars(&vars(&[("WAGW_SOCKET_GROUP", root.name.as_str())])).unwrap();
+        assert_eq!(by_name.socket_group, Some(root));
+        for missing in ["no-such-group-wagw", "4294967290"] {
+            let err = Config::from_vars(&vars(&[("WAGW_SOCKET_GROUP", missing)])).unwrap_err();
+            assert_eq!(err.var, "WAGW_SOCKET_GROUP");
+            assert!(
+                err.problem.contains(&format!("no group '{missing}'")),
+                "{err}"
+            );
         }
     }
 

@@ -40,7 +40,15 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
         }
         EngineKind::Whatsapp => (Arc::new(WhatsappEngine::new(&config.credentials_dir)), None),
     };
-    let media = Arc::new(MediaStore::new(&config, rand::random()).context("media")?);
+    // Signed media links sit in queued webhook bodies and in receivers' hands for days, so
+    // their key is made once and kept in the database (see store::secrets), not per process.
+    let link_key = store::secrets::key32(
+        &store::open_connection(&config.db_path)?,
+        store::secrets::MEDIA_LINK_KEY,
+        rand::random,
+    )
+    .context("the media link key")?;
+    let media = Arc::new(MediaStore::new(&config, link_key).context("media")?);
     let webhooks = Webhooks::new(&config, db.clone(), media.clone());
     let sessions = SessionManager::new(
         engine,
@@ -83,7 +91,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A stable line on stdout for scripts and tests that start wagwd on port 0.
     println!("wagwd listening on http://{local}");
 
-    let control_socket = control::bind(&app.config.socket_path)?;
+    let control_socket = control::bind(&app.config.socket_path, app.config.socket_group.as_ref())?;
     let control_path = control_socket.path().to_path_buf();
     // The second ready line: once it is printed, `wagw` can connect.
     println!("wagwd control socket at {}", control_path.display());

@@ -64,7 +64,9 @@ pub fn webhook_delivery(outcome: &'static str) {
     metrics::counter!("wagw_webhook_deliveries_total", "outcome" => outcome).increment(1);
 }
 
-pub fn webhook_backlog(pending: i64, oldest_age_seconds: i64) {
-    metrics::gauge!("wagw_webhook_backlog").set(pending as f64);
-    metrics::gauge!("wagw_webhook_oldest_pending_seconds").set(oldest_age_seconds as f64);
+pub fn webhook_backlog(backlog: &crate::store::outbox::Backlog, now: i64) {
+    metrics::gauge!("wagw_webhook_backlog").set(backlog.pending as f64);
+    metrics::gauge!("wagw_webhook_failed").set(backlog.failed as f64);
+    metrics::gauge!("wagw_webhook_oldest_pending_seconds")
+        .set(backlog.oldest_pending_age(now) as f64);
 }

@@ -360,6 +360,91 @@ fn verify_with_standardwebhooks(secret: &str, received: &Received) -> Result<(),
     }
 }
 
+/// Checks a delivered body against a schema of wagwd's published OpenAPI document: the same
+/// property names, every required one present, each value of a declared type (or enum value).
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference
+            .strip_prefix("#/components/schemas/")
+            .ok_or(format!("{at}: unexpected $ref {reference}"))?;
+        return conforms(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    if let Some(choices) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        return choices
+            .iter()
+            .any(|choice| conforms(doc, choice, value, at).is_ok())
+            .then_some(())
+            .ok_or(format!("{at}: {value} matches none of {choices:?}"));
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(one) => vec![one.as_str()],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => return Err(format!("{at}: the schema declares no type: {schema}")),
+    };
+    let fits = |kind: &str| match kind {
+        "null" => value.is_null(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        _ => false,
+    };
+    if !types.iter().any(|kind| fits(kind)) {
+        return Err(format!("{at}: {value} is not {types:?}"));
+    }
+    if let Some(allowed) = schema["enum"].as_array()
+        && !value.is_null()
+        && !allowed.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {allowed:?}"));
+    }
+    if let (Some(properties), Some(object)) = (schema["properties"].as_object(), value.as_object())
+    {
+        let mut declared: Vec<&String> = properties.keys().collect();
+        let mut sent: Vec<&String> = object.keys().collect();
+        declared.sort();
+        sent.sort();
+        if declared != sent {
+            return Err(format!("{at}: sent {sent:?}, documented {declared:?}"));
+        }
+        for required in schema["required"].as_array().into_iter().flatten() {
+            let name = required.as_str().unwrap_or_default();
+            if !object.contains_key(name) {
+                return Err(format!("{at}: required {name} is missing"));
+            }
+        }
+        for (name, property) in properties {
+            conforms(doc, property, &object[name], &format!("{at}.{name}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// wagwd's OpenAPI document, as it serves it.
+async fn openapi(daemon: &Daemon) -> Value {
+    let doc: Value = client()
+        .get(format!("{}/openapi.json", daemon.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    doc
+}
+
+/// Checks a delivered body against the schema the document publishes for that webhook.
+fn assert_documented(doc: &Value, webhook: &str, body: &Value) {
+    let schema =
+        &doc["webhooks"][webhook]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(schema.is_object(), "webhook '{webhook}' is documented");
+    if let Err(problem) = conforms(doc, schema, body, webhook) {
+        panic!("the delivered body does not match its schema: {problem}\n{body}");
+    }
+}
+
 #[tokio::test]
 async fn events_arrive_signed_with_the_documented_bodies() {
     let dir = tempfile::tempdir().unwrap();
@@ -369,6 +454,7 @@ async fn events_arrive_signed_with_the_documented_bodies() {
         dir.path(),
         &[("WEBHOOK_BASE_URL", &global_hook.url.clone())],
     );
+    let doc = openapi(&daemon).await;
     let secret = secret();
     daemon
         .user_online(
@@ -386,6 +472,7 @@ async fn events_arrive_signed_with_the_documented_bodies() {
         assert_eq!(body["session"], "john");
         assert_eq!(body["type"], "session");
         assert!(body["id"].is_string() && body["timestamp"].is_i64());
+        assert_documented(&doc, "session", &body);
         verify_with_standardwebhooks(&secret, &event).unwrap();
         if body["status"] == "connected" {
             assert_eq!(body["phone"], "628111000001");
@@ -408,6 +495,7 @@ async fn events_arrive_signed_with_the_documented_bodies() {
     assert_eq!(body["chat"], "628999000111@s.whatsapp.net");
     assert_eq!(body["is_group"], false);
     assert_eq!(body["quoted_message_id"], Value::Null);
+    assert_documented(&doc, "message", &body);
     assert_eq!(
         event.header("content-type").as_deref(),
         Some("application/json")
@@ -469,7 +557,7 @@ async fn events_arrive_signed_with_the_documented_bodies() {
 }
 
 #[tokio::test]
-async fn media_events_link_the_saved_file() {
+async fn media_events_link_the_saved_file_with_links_that_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut hook = receiver(None).await;
     let daemon = Daemon::start(dir.path(), &[]);
@@ -493,27 +581,43 @@ async fn media_events_link_the_saved_file() {
         .post("/sandbox/inbound", json!({"session": "mary", "from": "628999000111", "image_url": image_url, "text": "pic"}))
         .await;
     let body = hook.next_message().await.json();
+    assert_documented(&openapi(&daemon).await, "message", &body);
     let file = body["media"]["image"].as_str().unwrap().to_string();
     assert!(file.ends_with(".png"), "{file}");
     assert!(
         dir.path().join("media").join(&file).is_file(),
         "the named file exists under MEDIA_DIR"
     );
-    let link = body["media_url"].as_str().unwrap();
     // WAGW_PUBLIC_URL sets the link's origin; on port 0 the default cannot know the real port.
-    let signed = url::Url::parse(link).unwrap();
-    let link = &format!(
-        "{}{}?{}",
-        daemon.base,
-        signed.path(),
-        signed.query().unwrap()
-    );
+    let signed = url::Url::parse(body["media_url"].as_str().unwrap()).unwrap();
+    let on = |daemon: &Daemon| {
+        format!(
+            "{}{}?{}",
+            daemon.base,
+            signed.path(),
+            signed.query().unwrap()
+        )
+    };
+    let link = on(&daemon);
     assert!(link.contains(&format!("/media/{file}?expires=")), "{link}");
-    let fetched = client().get(link).send().await.unwrap();
+    let fetched = client().get(&link).send().await.unwrap();
     assert_eq!(
         fetched.status(),
         200,
         "the signed link works without credentials"
+    );
+    assert_eq!(fetched.bytes().await.unwrap().to_vec(), png);
+    let forged = link.replace("signature=", "signature=x");
+    assert_eq!(client().get(&forged).send().await.unwrap().status(), 401);
+
+    // The link was handed to a receiver; it must keep working after wagwd restarts.
+    daemon.terminate();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let fetched = client().get(on(&daemon)).send().await.unwrap();
+    assert_eq!(
+        fetched.status(),
+        200,
+        "a signed link survives a restart (the key is kept in the database)"
     );
     assert_eq!(fetched.bytes().await.unwrap().to_vec(), png);
 }

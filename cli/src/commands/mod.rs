@@ -6,6 +6,7 @@ pub mod send;
 pub mod session;
 pub mod status;
 pub mod user;
+pub mod webhooks;
 
 use std::path::PathBuf;
 

@@ -3,6 +3,7 @@
 use clap::Args;
 use wagw_proto::control::v1::StatusRequest;
 
+use super::webhooks::age;
 use super::{Ctx, failed};
 
 #[derive(Args)]
@@ -31,6 +32,11 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
             "uptime_seconds": status.uptime_seconds,
             "engine": status.engine,
             "sessions": sessions,
+            "webhooks": {
+                "pending": status.webhooks_pending,
+                "failed": status.webhooks_failed,
+                "oldest_pending_seconds": status.webhooks_oldest_pending_seconds,
+            },
         });
         println!("{value}");
     } else {
@@ -46,6 +52,17 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
         println!("sessions:");
         for count in status.sessions {
             println!("  {:<13} {}", count.state, count.count);
+        }
+        let oldest = status
+            .webhooks_oldest_pending_seconds
+            .map(|s| format!(" (oldest waiting {})", age(s as i64)))
+            .unwrap_or_default();
+        println!(
+            "webhooks: {} pending{oldest}, {} failed",
+            status.webhooks_pending, status.webhooks_failed
+        );
+        if status.webhooks_failed > 0 {
+            println!("  see `wagw webhooks list --status failed`");
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! The control API: a tonic service on a Unix socket, for the `wagw` CLI. Its callers act as
-//! admin, so the socket is private (0600 in a 0700 directory we create) and every call checks
-//! the caller's uid from the socket's peer credentials.
+//! admin, so the socket is private (0600 in a 0700 directory we create; 0660 and group-owned with
+//! WAGW_SOCKET_GROUP) and every call checks the caller from the socket's peer credentials.
 
+pub mod access;
 mod service;
 
 use std::io::ErrorKind;
@@ -17,8 +18,10 @@ use tonic::transport::server::UdsConnectInfo;
 use tonic::{Request, Status};
 use wagw_proto::control::v1::control_server::ControlServer;
 
+use crate::config::SocketGroup;
 use crate::http::App;
 use crate::http::error::ApiError;
+pub use access::{Peer, authorize};
 pub use service::ControlService;
 
 /// The bound control socket, ready to serve.
@@ -33,18 +36,22 @@ impl ControlSocket {
     }
 }
 
-/// Binds the control socket at `path`: creates its directory (0700) if missing, replaces a stale
-/// socket but nothing else, and makes the socket 0600.
-pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
+/// Binds the control socket at `path`: creates its directory if missing (0700, or 0750 owned by
+/// the socket group), replaces a stale socket but nothing else, and makes the socket 0600, or
+/// 0660 owned by the socket group.
+pub fn bind(path: &Path, group: Option<&SocketGroup>) -> anyhow::Result<ControlSocket> {
     if let Some(parent) = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty() && !p.exists())
     {
         std::fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(if group.is_some() { 0o750 } else { 0o700 })
             .create(parent)
             .with_context(|| format!("WAGW_SOCKET: cannot create {}", parent.display()))?;
+        if let Some(group) = group {
+            give_to_group(parent, group)?;
+        }
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
@@ -71,7 +78,15 @@ pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
     }
     let listener = UnixListener::bind(path)
         .with_context(|| format!("WAGW_SOCKET: cannot listen on {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    // The group first, then the mode: the socket is never group-writable for another group.
+    let mode = match group {
+        Some(group) => {
+            give_to_group(path, group)?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("WAGW_SOCKET: cannot set the mode of {}", path.display()))?;
     Ok(ControlSocket {
         listener,
@@ -79,9 +94,21 @@ pub fn bind(path: &Path) -> anyhow::Result<ControlSocket> {
     })
 }
 
+fn give_to_group(path: &Path, group: &SocketGroup) -> anyhow::Result<()> {
+    std::os::unix::fs::chown(path, None, Some(group.gid)).with_context(|| {
+        format!(
+            "WAGW_SOCKET_GROUP: cannot give {} to group '{}' (gid {}); wagwd must run as root or as a member of that group",
+            path.display(),
+            group.name,
+            group.gid
+        )
+    })
+}
+
 /// Serves the control API until `stop` is cancelled, then removes the socket file.
 pub async fn serve(app: Arc<App>, socket: ControlSocket, stop: CancellationToken) {
     let daemon_uid = wagw_proto::current_uid();
+    let group = app.config.socket_group.clone();
     let service = ControlServer::with_interceptor(
         ControlService::new(app, stop.clone()),
         move |request: Request<()>| {
@@ -89,8 +116,11 @@ pub async fn serve(app: Arc<App>, socket: ControlSocket, stop: CancellationToken
                 .extensions()
                 .get::<UdsConnectInfo>()
                 .and_then(|info| info.peer_cred)
-                .map(|cred| cred.uid());
-            authorize(peer, daemon_uid)?;
+                .map(|cred| Peer {
+                    uid: cred.uid(),
+                    gid: cred.gid(),
+                });
+            authorize(peer, daemon_uid, group.as_ref(), access::uid_in_group)?;
             Ok(request)
         },
     );
@@ -113,20 +143,6 @@ pub fn remove_socket(path: &Path) {
         Err(error) => {
             tracing::warn!(%error, path = %path.display(), "cannot remove the control socket")
         }
-    }
-}
-
-/// Admits root and the daemon's own uid; everyone else is refused.
-pub fn authorize(peer_uid: Option<u32>, daemon_uid: u32) -> Result<(), Status> {
-    match peer_uid {
-        Some(0) => Ok(()),
-        Some(uid) if uid == daemon_uid => Ok(()),
-        Some(uid) => Err(Status::permission_denied(format!(
-            "uid {uid} may not use the wagwd control socket; run wagw as root or as uid {daemon_uid}"
-        ))),
-        None => Err(Status::permission_denied(
-            "the caller's credentials are unknown; the control API answers local Unix socket callers only",
-        )),
     }
 }
 
@@ -155,32 +171,6 @@ mod tests {
     use tonic::Code;
 
     #[test]
-    fn root_and_the_daemon_uid_are_admitted() {
-        authorize(Some(0), 1000).unwrap();
-        authorize(Some(1000), 1000).unwrap();
-        authorize(Some(0), 0).unwrap();
-    }
-
-    #[test]
-    fn other_uids_and_unknown_callers_are_refused() {
-        let denied = authorize(Some(1001), 1000).unwrap_err();
-        assert_eq!(denied.code(), Code::PermissionDenied);
-        assert!(
-            denied.message().contains("uid 1001"),
-            "{}",
-            denied.message()
-        );
-        assert_eq!(
-            authorize(None, 1000).unwrap_err().code(),
-            Code::PermissionDenied
-        );
-        assert_eq!(
-            authorize(Some(1000), 0).unwrap_err().code(),
-            Code::PermissionDenied
-        );
-    }
-
-    #[test]
     fn errors_keep_their_message() {
         let status = status_of(ApiError::bad_request(
             "invalid_recipient",
@@ -202,7 +192,7 @@ mod tests {
     async fn bind_replaces_a_stale_socket_but_not_a_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("wagw.sock");
-        let socket = bind(&path).unwrap();
+        let socket = bind(&path, None).unwrap();
         let dir_mode = std::fs::metadata(path.parent().unwrap())
             .unwrap()
             .permissions()
@@ -211,15 +201,15 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         // A live socket is not taken over.
-        let busy = bind(&path).err().unwrap().to_string();
+        let busy = bind(&path, None).err().unwrap().to_string();
         assert!(busy.contains("another wagwd"), "{busy}");
         drop(socket);
         // The listener is gone but the file stays: a stale socket, replaced.
-        let again = bind(&path).unwrap();
+        let again = bind(&path, None).unwrap();
         drop(again);
         remove_socket(&path);
         std::fs::write(&path, b"not a socket").unwrap();
-        let refused = bind(&path).err().unwrap().to_string();
+        let refused = bind(&path, None).err().unwrap().to_string();
         assert!(
             refused.contains("WAGW_SOCKET") && refused.contains("not a socket"),
             "{refused}"

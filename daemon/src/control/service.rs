@@ -19,7 +19,7 @@ use wagw_proto::control::v1::send_part::Part;
 use super::status_of;
 use crate::auth::Caller;
 use crate::http::error::{ApiError, ApiResult, Json, Query};
-use crate::http::{AdminOnly, App, admin, messages, sandbox, sessions};
+use crate::http::{AdminOnly, App, admin, messages, sandbox, sessions, webhooks};
 use crate::media::{Fetched, MediaError, guess_mimetype};
 use crate::sessions::{GatewayEvent, SessionState};
 
@@ -99,11 +99,24 @@ impl Control for ControlService {
                 count: listed.iter().filter(|s| s.snapshot.state == *state).count() as u64,
             })
             .collect();
+        // The same figures /metrics exports as wagw_webhook_backlog and friends.
+        let backlog = self
+            .app
+            .webhooks
+            .backlog()
+            .await
+            .map_err(|e| status_of(e.into()))?;
+        let oldest = backlog
+            .oldest_pending_at
+            .map(|_| backlog.oldest_pending_age(crate::store::now()) as u64);
         Ok(Response::new(pb::StatusResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
             uptime_seconds: self.app.started.elapsed().as_secs(),
             engine: self.app.config.engine.as_str().to_string(),
             sessions,
+            webhooks_pending: backlog.pending as u64,
+            webhooks_failed: backlog.failed as u64,
+            webhooks_oldest_pending_seconds: oldest,
         }))
     }
 
@@ -352,6 +365,31 @@ impl Control for ControlService {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn list_webhooks(&self, request: Request<pb::ListWebhooksRequest>) -> Reply {
+        let r = request.into_inner();
+        let query = webhooks::ListQuery {
+            state: r.state,
+            limit: r.limit.map(|n| n as usize),
+            user: r.user,
+        };
+        answer(webhooks::admin_list(self.state(), AdminOnly, Query(query)).await)
+    }
+
+    async fn redeliver_webhook(&self, request: Request<pb::RedeliverWebhookRequest>) -> Reply {
+        let id = Path(request.into_inner().id);
+        answer(webhooks::admin_redeliver(self.state(), AdminOnly, id).await)
+    }
+
+    async fn redeliver_failed_webhooks(
+        &self,
+        request: Request<pb::RedeliverFailedWebhooksRequest>,
+    ) -> Reply {
+        let filter = webhooks::UserFilter {
+            user: request.into_inner().user,
+        };
+        answer(webhooks::admin_redeliver_failed(self.state(), AdminOnly, Query(filter)).await)
     }
 
     async fn sandbox_scan(&self, request: Request<pb::SandboxScanRequest>) -> Reply {

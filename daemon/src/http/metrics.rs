@@ -67,9 +67,8 @@ async fn render(State(app): State<AppState>, mut parts: Parts) -> Result<Respons
     for state in SessionState::ALL {
         crate::metrics::sessions_in_state(state.as_str(), counts.get(&state).copied().unwrap_or(0));
     }
-    let (pending, oldest) = app.db.call(|c| crate::store::outbox::backlog(c)).await?;
-    let age = oldest.map_or(0, |created| (crate::store::now() - created).max(0));
-    crate::metrics::webhook_backlog(pending, age);
+    let backlog = app.webhooks.backlog().await?;
+    crate::metrics::webhook_backlog(&backlog, crate::store::now());
     handle.run_upkeep();
     let mut response = handle.render().into_response();
     response.headers_mut().insert(

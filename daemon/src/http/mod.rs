@@ -12,7 +12,7 @@ mod openapi;
 mod pages;
 pub mod sandbox;
 pub mod sessions;
-mod webhooks;
+pub mod webhooks;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;

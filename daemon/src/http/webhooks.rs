@@ -13,6 +13,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/webhooks", get(admin_list))
         .route("/admin/webhooks/{id}/redeliver", post(admin_redeliver))
+        .route(
+            "/admin/webhooks/redeliver-failed",
+            post(admin_redeliver_failed),
+        )
         .route("/dashboard/webhooks", get(user_list))
         .route("/dashboard/webhooks/{id}/redeliver", post(user_redeliver))
 }
@@ -26,6 +30,22 @@ pub struct ListQuery {
     pub state: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     pub limit: Option<usize>,
+    /// Admin only: just this user's deliveries (to their own callback URL), by username.
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct UserFilter {
+    /// Only this user's deliveries (to their own callback URL), by username.
+    pub user: Option<String>,
+}
+
+/// The id of the user a filter names; `None` for no filter (blank counts as none).
+async fn user_id_of(app: &AppState, user: Option<String>) -> Result<Option<i64>, ApiError> {
+    match user.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(name) => Ok(Some(app.accounts.find(name).await?.id)),
+        None => Ok(None),
+    }
 }
 
 impl ListQuery {
@@ -66,13 +86,14 @@ fn not_found(id: &str) -> ApiError {
     responses((status = 200, description = "Success", body = Data<Vec<Delivery>>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn admin_list(
+pub async fn admin_list(
     State(app): State<AppState>,
     _: AdminOnly,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Vec<Delivery>> {
+    let user_id = user_id_of(&app, query.user.clone()).await?;
     let (state, limit) = query.checked()?;
-    Ok(data(app.webhooks.list(state, None, limit).await?))
+    Ok(data(app.webhooks.list(state, user_id, limit).await?))
 }
 
 #[utoipa::path(
@@ -84,7 +105,7 @@ async fn admin_list(
     responses((status = 200, description = "Success", body = Data<Delivery>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "No such delivery", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
     security(("basic" = []))
 )]
-async fn admin_redeliver(
+pub async fn admin_redeliver(
     State(app): State<AppState>,
     _: AdminOnly,
     Path(id): Path<String>,
@@ -95,6 +116,24 @@ async fn admin_redeliver(
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(data(delivery))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/webhooks/redeliver-failed",
+    tag = "admin",
+    summary = "Queue every failed webhook delivery again (one user's with ?user=)",
+    params(UserFilter),
+    responses((status = 200, description = "The deliveries queued again", body = Data<Vec<Delivery>>), (status = 400, description = "Invalid input", body = ErrorBody), (status = 403, description = "Not yours, or admin only", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 401, description = "No or wrong credentials", body = ErrorBody), (status = 429, description = "Too many failed logins", body = ErrorBody)),
+    security(("basic" = []))
+)]
+pub async fn admin_redeliver_failed(
+    State(app): State<AppState>,
+    _: AdminOnly,
+    Query(filter): Query<UserFilter>,
+) -> ApiResult<Vec<Delivery>> {
+    let user_id = user_id_of(&app, filter.user).await?;
+    Ok(data(app.webhooks.redeliver_failed(user_id).await?))
 }
 
 #[utoipa::path(
@@ -111,6 +150,12 @@ async fn user_list(
     UserOnly(user): UserOnly,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Vec<Delivery>> {
+    if query.user.is_some() {
+        return Err(ApiError::bad_request(
+            "validation_failed",
+            "user: only admin filters by user; you always see your own deliveries",
+        ));
+    }
     let (state, limit) = query.checked()?;
     Ok(data(app.webhooks.list(state, Some(user.id), limit).await?))
 }

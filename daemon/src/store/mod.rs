@@ -3,6 +3,7 @@
 
 pub mod messages;
 pub mod outbox;
+pub mod secrets;
 pub mod sessions;
 pub mod users;
 
@@ -18,6 +19,7 @@ use tokio::sync::Semaphore;
 const MIGRATION_FILES: &[M<'static>] = &[
     M::up(include_str!("../../../migrations/0001_init.sql")),
     M::up(include_str!("../../../migrations/0002_webhooks.sql")),
+    M::up(include_str!("../../../migrations/0003_secrets.sql")),
 ];
 
 static MIGRATIONS: LazyLock<Migrations<'static>> =
@@ -36,6 +38,8 @@ pub enum StoreError {
     },
     #[error("database task failed: {0}")]
     Task(String),
+    #[error("the database holds a damaged value: {0}")]
+    Damaged(String),
 }
 
 /// Seconds since the Unix epoch, the unit of every timestamp column.

@@ -97,12 +97,38 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Delivery> {
     })
 }
 
-/// How many deliveries wait, and when the oldest of them was created (Unix seconds).
-pub fn backlog(conn: &Connection) -> Result<(i64, Option<i64>), StoreError> {
+/// The outbox at a glance, for `/metrics` and `wagw status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Deliveries waiting for their first or next try.
+    pub pending: i64,
+    /// Deliveries given up on, kept for listing and redelivery.
+    pub failed: i64,
+    /// When the oldest pending delivery was created (Unix seconds).
+    pub oldest_pending_at: Option<i64>,
+}
+
+impl Backlog {
+    /// How long the oldest pending delivery has waited, in seconds; 0 with nothing pending.
+    pub fn oldest_pending_age(&self, now: i64) -> i64 {
+        self.oldest_pending_at
+            .map_or(0, |created| (now - created).max(0))
+    }
+}
+
+pub fn backlog(conn: &Connection) -> Result<Backlog, StoreError> {
     Ok(conn.query_row(
-        "SELECT COUNT(*), MIN(created_at) FROM webhook_deliveries WHERE state = 'pending'",
+        "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'failed'), 0), \
+         MIN(CASE WHEN state = 'pending' THEN created_at END) \
+         FROM webhook_deliveries WHERE state IN ('pending', 'failed')",
         [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| {
+            Ok(Backlog {
+                pending: r.get(0)?,
+                failed: r.get(1)?,
+                oldest_pending_at: r.get(2)?,
+            })
+        },
     )?)
 }
 
@@ -266,6 +292,23 @@ pub fn redeliver(
         return Ok(None);
     }
     get(conn, id)
+}
+
+/// Queues every failed delivery again (only `only_user`'s when given), due now, with a fresh
+/// retry window; returns the rows queued.
+pub fn redeliver_failed(
+    conn: &Connection,
+    only_user: Option<i64>,
+    retry_until: i64,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?2, retry_until = ?3, \
+         updated_at = ?4 WHERE state = 'failed' AND (?1 IS NULL OR user_id = ?1) RETURNING {COLUMNS}"
+    ))?;
+    let rows = stmt
+        .query_map(params![only_user, now_ms(), retry_until, now()], from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
 }
 
 /// Deletes delivered rows delivered before `before` (Unix seconds); returns how many went.
@@ -439,6 +482,52 @@ mod tests {
         let again = redeliver(&conn, &mine, Some(1), i64::MAX).unwrap().unwrap();
         assert_eq!(again.state, "pending");
         assert!(redeliver(&conn, "nope", None, i64::MAX).unwrap().is_none());
+    }
+
+    #[test]
+    fn failed_deliveries_are_redelivered_together_and_counted() {
+        let mut conn = memory();
+        assert_eq!(backlog(&conn).unwrap(), Backlog::default());
+        let fail = |id: &String| {
+            (
+                id.clone(),
+                Outcome::Failed {
+                    status: Some(400),
+                    error: "no".into(),
+                },
+            )
+        };
+        let a = insert(&conn, &new("user:1", Some(1)), i64::MAX).unwrap();
+        let b = insert(&conn, &new("user:2", Some(2)), i64::MAX).unwrap();
+        let c = insert(&conn, &new("global", None), i64::MAX).unwrap();
+        insert(&conn, &new("global", None), i64::MAX).unwrap();
+        record_outcomes(&mut conn, &[fail(&a), fail(&b), fail(&c)]).unwrap();
+        let counted = backlog(&conn).unwrap();
+        assert_eq!((counted.pending, counted.failed), (1, 3));
+        assert!(counted.oldest_pending_at.is_some());
+        assert_eq!(counted.oldest_pending_age(now() - 10), 0, "never negative");
+
+        let mine = redeliver_failed(&conn, Some(1), i64::MAX).unwrap();
+        assert_eq!(mine.len(), 1);
+        assert_eq!(
+            (mine[0].id.as_str(), mine[0].state.as_str()),
+            (a.as_str(), "pending")
+        );
+        let rest = redeliver_failed(&conn, None, i64::MAX).unwrap();
+        let mut ids: Vec<_> = rest.iter().map(|d| d.id.clone()).collect();
+        ids.sort();
+        let mut expected = vec![b, c];
+        expected.sort();
+        assert_eq!(ids, expected);
+        assert!(redeliver_failed(&conn, None, i64::MAX).unwrap().is_empty());
+        assert_eq!(
+            backlog(&conn).unwrap(),
+            Backlog {
+                pending: 4,
+                failed: 0,
+                ..counted
+            }
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use payload::MessageFacts;
 use crate::config::{Config, WebhookConfig};
 use crate::media::MediaStore;
 use crate::sessions::SessionState;
-use crate::store::outbox::{self, Delivery, ListFilter, NewDelivery};
+use crate::store::outbox::{self, Backlog, Delivery, ListFilter, NewDelivery};
 use crate::store::{self, Db, StoreError, messages::MessageRecord};
 
 /// How long signed media links in message events stay valid.
@@ -315,6 +315,29 @@ impl Webhooks {
             self.wake(std::slice::from_ref(&delivery.target));
         }
         Ok(delivery)
+    }
+
+    /// Queues every failed delivery again (only that user's with `only_user`), with a fresh
+    /// retry window; returns what was queued.
+    pub async fn redeliver_failed(
+        &self,
+        only_user: Option<i64>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let retry_until = self.retry_until();
+        let queued = self
+            .db
+            .call(move |c| outbox::redeliver_failed(c, only_user, retry_until))
+            .await?;
+        let mut targets: Vec<String> = queued.iter().map(|d| d.target.clone()).collect();
+        targets.sort();
+        targets.dedup();
+        self.wake(&targets);
+        Ok(queued)
+    }
+
+    /// Pending and failed counts and the oldest pending delivery, for metrics and status.
+    pub async fn backlog(&self) -> Result<Backlog, StoreError> {
+        self.db.call(|c| outbox::backlog(c)).await
     }
 
     /// Forgets cached OAuth tokens of a user whose settings changed.

@@ -27,8 +27,10 @@ impl MessageFacts {
     }
 }
 
-/// The seed's `media` object: the saved file name under the slot of its kind.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+/// The seed's `media` object: the saved file name (`{messageId}.{ext}` under MEDIA_DIR) in the
+/// slot of its kind, the others null. Stickers use `image`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = WebhookMedia)]
 pub struct MediaSlots {
     pub image: Option<String>,
     pub video: Option<String>,
@@ -53,31 +55,46 @@ impl MediaSlots {
     }
 }
 
-#[derive(Debug, Serialize)]
+// The struct is both what is sent and, through its schema, what the OpenAPI document says.
+/// An inbound message, `POST {callback_url}`. The seed gateway's fields first, wagw's after.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = MessageEvent)]
 pub struct MessageBody<'a> {
+    /// The session (linked device) that received the message.
     pub session: &'a str,
-    /// The chat the message arrived in (the seed's `remoteJid`).
+    /// The chat the message arrived in (the seed's `remoteJid`); the group for group messages.
     pub from: &'a str,
+    /// WhatsApp's message id.
     #[serde(rename = "messageId")]
     pub message_id: &'a str,
     /// Text, or the caption of a media message.
     pub message: Option<&'a str>,
     pub media: MediaSlots,
+    /// The event id (UUID v7), the same at every target and in the `webhook-id` header.
     pub id: &'a str,
+    /// Always `message`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^message$", example = "message")]
     pub event_type: &'static str,
+    /// When the message was sent, Unix seconds.
     pub timestamp: i64,
+    /// The chat, as `from`.
     pub chat: &'a str,
+    /// The author, possibly an `@lid`.
     pub sender: &'a str,
+    /// The author's phone-number JID, when known.
     pub sender_pn: Option<&'a str>,
+    /// The author's display name.
     pub push_name: Option<&'a str>,
     pub is_group: bool,
+    /// The id of the message this one replies to.
     pub quoted_message_id: Option<&'a str>,
     /// text, image, document, video, audio, sticker, …
     pub message_type: &'a str,
     pub mimetype: Option<&'a str>,
+    /// A document's own file name.
     pub file_name: Option<&'a str>,
-    /// A signed, expiring link to the saved media file.
+    /// A signed link to the saved media file, valid 7 days, that needs no credentials.
     pub media_url: Option<&'a str>,
 }
 
@@ -120,15 +137,25 @@ pub fn message(
     serde_json::to_string(&body).unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
+/// A session status change, `POST {callback_url}/session`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = SessionEvent)]
 pub struct SessionBody<'a> {
     pub session: &'a str,
+    /// The new state.
+    #[schema(value_type = crate::sessions::SessionState)]
     pub status: &'a str,
+    /// The event id (UUID v7), the same at every target and in the `webhook-id` header.
     pub id: &'a str,
+    /// Always `session`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^session$", example = "session")]
     pub event_type: &'static str,
+    /// When the state changed, Unix seconds.
     pub timestamp: i64,
+    /// Why, for `disconnected`, `stopped` and `logged_out`.
     pub reason: Option<&'a str>,
+    /// The linked phone number, when known.
     pub phone: Option<&'a str>,
 }
 
