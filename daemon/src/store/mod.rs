@@ -46,6 +46,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Begins a transaction that will write. IMMEDIATE takes the write lock up front: a deferred
+/// transaction that reads first and then writes cannot upgrade once another connection has
+/// committed meanwhile, and SQLite then fails it at once ("database is locked") without
+/// waiting out the busy timeout.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Settings every connection gets; pragmas are per connection, so they live outside migrations.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
