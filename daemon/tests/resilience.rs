@@ -845,6 +845,8 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
             // GET /events is a server-sent event stream that stays open by design: a fuzzer
             // request could only time out. Its behaviour is tested in api.rs.
             .args(["--exclude-path", "/events"])
+            // Its cache directory goes to the test's temp directory, not the source tree.
+            .current_dir(&daemon.dir)
             .kill_on_drop(true)
             .output();
         let output = tokio::time::timeout(Duration::from_secs(600), output)
