@@ -424,10 +424,16 @@ enum MediaFault {
 struct Tmpfs(std::path::PathBuf);
 
 impl Tmpfs {
-    fn mount(path: &Path) -> Option<Tmpfs> {
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
         std::fs::create_dir_all(path).ok()?;
         let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(path)
             .stderr(std::process::Stdio::null())
             .status()
@@ -473,7 +479,7 @@ async fn media_directory_fault(fault: MediaFault) {
     let media_dir = temp.path().join("media");
     let tmpfs = match fault {
         MediaFault::NotADirectory => None,
-        _ => match Tmpfs::mount(&media_dir) {
+        _ => match Tmpfs::mount(&media_dir, "64k") {
             Some(tmpfs) => Some(tmpfs),
             None => {
                 eprintln!(
@@ -867,4 +873,60 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
         );
     }
     assert_eq!(daemon.call("GET", "/health", None, None).await.0, 200);
+}
+
+/// The database's disk fills up: writes answer 507 with a message that says so, reads and
+/// `/health` keep working, writes work again once there is space, and nothing is corrupted.
+#[tokio::test]
+async fn a_full_database_disk_is_a_clear_error_and_recoverable() {
+    let temp = tempfile::tempdir().expect("tempdir");
+    let volume = temp.path().join("db");
+    let Some(tmpfs) = Tmpfs::mount(&volume, "2m") else {
+        eprintln!("skipped: this process may not mount a tmpfs (needs CAP_SYS_ADMIN)");
+        return;
+    };
+    let db = volume.join("wa_gateway.db");
+    let mut daemon =
+        Daemon::start_in(temp.path(), &[("DB_PATH", db.to_str().expect("path"))]).await;
+    daemon.create_user("before", "pass1234").await;
+    fill(&volume);
+
+    let (status, body) = daemon
+        .post(
+            "/admin/users",
+            ADMIN,
+            json!({"username": "during", "password": "pass1234"}),
+        )
+        .await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["code"], "disk_full", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("DB_PATH"),
+        "{body}"
+    );
+    assert_eq!(daemon.call("GET", "/health", None, None).await.0, 200);
+    let (status, users) = daemon.get("/admin/users", ADMIN).await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(
+        daemon
+            .get("/dashboard/session-info", ("before", "pass1234"))
+            .await
+            .0,
+        200
+    );
+
+    std::fs::remove_file(volume.join("filler")).expect("free the disk");
+    daemon.create_user("after", "pass1234").await;
+    assert_eq!(daemon.stop().await, Some(0));
+    assert_eq!(integrity_check(&db), "ok");
+    let names: Vec<String> = rusqlite::Connection::open(&db)
+        .expect("open")
+        .prepare("SELECT username FROM users ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("users");
+    assert_eq!(names, ["before", "after"], "no half-written user");
+    drop(tmpfs);
 }

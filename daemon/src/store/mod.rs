@@ -46,6 +46,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+impl StoreError {
+    /// SQLite could not write because the disk (or the file size limit) is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 /// Begins a transaction that will write. IMMEDIATE takes the write lock up front: a deferred
 /// transaction that reads first and then writes cannot upgrade once another connection has
 /// committed meanwhile, and SQLite then fails it at once ("database is locked") without
