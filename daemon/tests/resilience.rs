@@ -1,6 +1,7 @@
 //! Faults and hostile input against the real wagwd (sandbox engine, loopback only): SIGKILL in
-//! the middle of a burst, webhook receivers that misbehave, a media directory that cannot be
-//! written, a flood of wrong passwords, and schemathesis fuzzing the OpenAPI document.
+//! the middle of a burst, webhook receivers that misbehave, a media directory or database disk
+//! that cannot be written, a flood of wrong passwords, a logout racing a start, and schemathesis
+//! fuzzing the OpenAPI document (`scripts/setup.d/schemathesis.sh` installs it).
 //! Every wait is for an event and bounded by `common::PATIENCE`; no assertion is about time.
 
 mod common;
