@@ -338,6 +338,41 @@ impl Accounts {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Session names become file names: whatever is accepted cannot leave its directory.
+        #[test]
+        fn accepted_session_names_are_safe_file_names(name in "\\PC{0,70}|[a-zA-Z0-9._/-]{0,70}") {
+            if validate_session_name("session", &name).is_ok() {
+                proptest::prop_assert!(!name.contains('/') && !name.starts_with('.') && !name.is_empty());
+                proptest::prop_assert!(name.len() <= 64);
+            }
+        }
+
+        #[test]
+        fn accepted_callbacks_are_http_with_a_host(url in "\\PC{0,50}|(https?|ftp|file)://\\PC{0,30}") {
+            if validate_callback_url(&url).is_ok() {
+                let parsed = url::Url::parse(&url).unwrap();
+                proptest::prop_assert!(matches!(parsed.scheme(), "http" | "https"));
+                proptest::prop_assert!(parsed.host_str().is_some_and(|h| !h.is_empty()));
+            }
+        }
+
+        #[test]
+        fn webhook_secrets_round_trip(key in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(&key));
+            proptest::prop_assert_eq!(validate_webhook_secret(&secret).is_ok(), (24..=64).contains(&key.len()));
+            if validate_webhook_secret(&secret).is_ok() {
+                proptest::prop_assert!(crate::webhooks::signing::SigningKey::parse(&secret).is_some());
+            }
+        }
+
+        #[test]
+        fn secret_checks_never_panic(secret in "(whsec_)?\\PC{0,60}") {
+            let _ = validate_webhook_secret(&secret);
+            let _ = crate::webhooks::signing::SigningKey::parse(&secret);
+        }
+    }
+
     #[test]
     fn session_names() {
         for ok in ["john", "sales_team", "a", "x.y-z"] {

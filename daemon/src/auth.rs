@@ -151,15 +151,28 @@ impl Authenticator {
             .as_ref()
             .map(|(_, s)| s.password_hash.clone())
             .unwrap_or_else(|| self.decoy_hash.to_string());
-        let verified = self.verify(password, hash).await && found.is_some();
-        match found {
-            Some((user, _)) if verified => {
-                self.clear_failures(&username);
-                self.remember(key, user.clone());
-                Ok(Caller::User(user))
+        let failures = {
+            let Ok(_permit) = self.verifications.acquire().await else {
+                return Err(AuthError::Invalid);
+            };
+            // Requests queued behind the permit check again: a lock set while they waited stops
+            // them here, before bcrypt. The failure is counted while the permit is held, so at
+            // most USER_FAILURE_LIMIT + CONCURRENT_VERIFICATIONS - 1 guesses reach bcrypt.
+            self.check_lockout(&username, peer)?;
+            if let Some(user) = self.cached(&key) {
+                return Ok(Caller::User(user));
             }
-            _ => Err(self.fail(&username, peer).await),
-        }
+            let verified = verify(password, hash).await && found.is_some();
+            match found {
+                Some((user, _)) if verified => {
+                    self.clear_failures(&username);
+                    self.remember(key, user.clone());
+                    return Ok(Caller::User(user));
+                }
+                _ => self.record_failure(&username, peer),
+            }
+        };
+        Err(self.slow_down(failures).await)
     }
 
     async fn authenticate_admin(
@@ -174,22 +187,14 @@ impl Authenticator {
             .as_deref()
             .unwrap_or(DEFAULT_ADMIN_PASSWORD);
         if self.digest(password) != self.digest(expected) {
-            return Err(self.fail(username, peer).await);
+            let failures = self.record_failure(username, peer);
+            return Err(self.slow_down(failures).await);
         }
         if self.admin_password.is_none() && !peer.is_loopback() {
             crate::metrics::auth_failure("default_admin_remote");
             return Err(AuthError::DefaultAdminRemote);
         }
         Ok(Caller::Admin)
-    }
-
-    async fn verify(&self, password: String, hash: String) -> bool {
-        let Ok(_permit) = self.verifications.acquire().await else {
-            return false;
-        };
-        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-            .await
-            .unwrap_or(false)
     }
 
     /// Forgets every cached credential of a user: after a password change or deletion.
@@ -265,11 +270,11 @@ impl Authenticator {
         }
     }
 
-    /// Records a failure for the username and the address; answers after a delay that grows
-    /// with the failures, so guessing is slow even before the lock.
-    async fn fail(&self, username: &str, peer: IpAddr) -> AuthError {
+    /// Records a failure for the username and the address; returns the worse failure count,
+    /// scaled to the username limit.
+    fn record_failure(&self, username: &str, peer: IpAddr) -> u32 {
         crate::metrics::auth_failure("invalid_credentials");
-        let count = {
+        {
             let now = Instant::now();
             let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
             if failures.len() > 10_000 {
@@ -296,8 +301,13 @@ impl Authenticator {
                 worst = worst.max(entry.count * USER_FAILURE_LIMIT / limit);
             }
             worst
-        };
-        tokio::time::sleep(Duration::from_millis(u64::from(count.min(10)) * 100)).await;
+        }
+    }
+
+    /// Answers a failure after a delay that grows with the failures, so guessing is slow even
+    /// before the lock.
+    async fn slow_down(&self, failures: u32) -> AuthError {
+        tokio::time::sleep(Duration::from_millis(u64::from(failures.min(10)) * 100)).await;
         AuthError::Invalid
     }
 
@@ -307,6 +317,14 @@ impl Authenticator {
             .unwrap_or_else(|p| p.into_inner())
             .remove(&user_key(username));
     }
+}
+
+/// One bcrypt verification on the blocking pool; callers hold a `verifications` permit.
+async fn verify(password: String, hash: String) -> bool {
+    crate::metrics::bcrypt_verification();
+    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        .await
+        .unwrap_or(false)
 }
 
 fn user_key(username: &str) -> String {
@@ -334,7 +352,6 @@ fn parse_basic(header: &str) -> Result<(String, String), AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::users::NewUser;
 
     #[test]
     fn decoy_hash_has_the_users_cost() {
@@ -342,6 +359,7 @@ mod tests {
         assert_eq!(parts.get_cost(), BCRYPT_COST);
         assert!(!bcrypt::verify("decoy", DECOY_HASH).unwrap());
     }
+    use crate::store::users::NewUser;
 
     fn basic(user: &str, password: &str) -> String {
         format!(
@@ -374,6 +392,32 @@ mod tests {
         db.call(move |c| store::users::create(c, &new).map_err(|e| StoreError::Task(e.to_string())))
             .await
             .unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn basic_headers_never_panic(header in "\\PC{0,80}") {
+            let _ = parse_basic(&header);
+        }
+
+        #[test]
+        fn basic_credentials_round_trip(
+            user in "[^:\\x00]{0,20}",
+            password in "\\PC{0,30}",
+            scheme in "[bB][aA][sS][iI][cC]",
+            spaces in " {0,2}",
+        ) {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let header = format!("{spaces}{scheme} {encoded}{spaces}");
+            proptest::prop_assert_eq!(parse_basic(&header).ok(), Some((user, password)));
+        }
+
+        #[test]
+        fn other_schemes_are_malformed(scheme in "[A-Za-z]{1,10}", rest in "[A-Za-z0-9+/=]{0,20}") {
+            proptest::prop_assume!(!scheme.eq_ignore_ascii_case("basic"));
+            let header = format!("{scheme} {rest}");
+            proptest::prop_assert!(matches!(parse_basic(&header), Err(AuthError::Malformed)));
+        }
     }
 
     #[test]

@@ -458,6 +458,32 @@ mod tests {
             .collect()
     }
 
+    proptest::proptest! {
+        /// Any value of any variable gives a config or an error naming the variable; never a panic.
+        #[test]
+        fn any_value_is_accepted_or_named(
+            name in proptest::sample::select(vec![
+                "PORT", "HOST", "ADMIN_USER", "WAGW_ENGINE", "WAGW_AUTH_CACHE_SECS",
+                "WAGW_MEDIA_MAX_BYTES", "WAGW_MEDIA_FETCH_TIMEOUT_SECS", "WEBHOOK_BASE_URL",
+                "WAGW_PUBLIC_URL", "WAGW_WEBHOOK_CONCURRENCY", "WAGW_WEBHOOK_RETRY_HOURS",
+                "WAGW_WEBHOOK_FIRST_RETRY_MS", "WAGW_WEBHOOK_RETENTION_DAYS", "WAGW_WEBHOOK_BASE_SECRET",
+                "WAGW_WEBHOOK_ALLOW_PRIVATE", "WAGW_SANDBOX_AUTOSCAN_MS", "WAGW_SANDBOX_QR_TTL_MS",
+                "LOG_FORMAT",
+            ]),
+            value in "\\PC{0,30}|[0-9]{1,25}|-[0-9]{1,5}",
+        ) {
+            if let Err(error) = Config::from_vars(&vars(&[("WAGW_ENGINE", "sandbox"), (name, value.as_str())])) {
+                proptest::prop_assert!(error.to_string().contains(name) || name == "WAGW_ENGINE", "{}", error);
+            }
+        }
+
+        #[test]
+        fn ports_round_trip(port in proptest::num::u16::ANY) {
+            let config = Config::from_vars(&vars(&[("PORT", &format!(" {port} "))])).unwrap();
+            proptest::prop_assert_eq!(config.port, port);
+        }
+    }
+
     #[test]
     fn defaults_match_the_seed_gateway() {
         let config = Config::from_vars(&vars(&[])).unwrap();

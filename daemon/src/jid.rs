@@ -172,6 +172,44 @@ mod tests {
         }
 
         #[test]
+        fn phones_are_digits_only_and_normalize_once(input in "[+]?[0-9 ().-]{0,24}|\\PC{0,24}") {
+            if let Ok(digits) = normalize_phone(&input) {
+                prop_assert!((7..=15).contains(&digits.len()), "{}", digits);
+                prop_assert!(digits.chars().all(|c| c.is_ascii_digit()));
+                prop_assert!(!digits.starts_with('0'));
+                prop_assert_eq!(normalize_phone(&digits), Ok(digits.clone()));
+            }
+        }
+
+        #[test]
+        fn separators_anywhere_do_not_change_the_number(
+            digits in "[1-9][0-9]{6,14}",
+            separators in proptest::collection::vec("[ ().-]{0,2}", 15),
+        ) {
+            let written: String = digits
+                .chars()
+                .zip(separators.iter())
+                .flat_map(|(d, sep)| std::iter::once(d).chain(sep.chars()))
+                .collect();
+            prop_assert_eq!(normalize_phone(&format!("+{written}")), Ok(digits.clone()));
+        }
+
+        #[test]
+        fn recipients_normalize_idempotently(input in "\\PC{0,40}|[0-9+ -]{0,20}@(s.whatsapp.net|c.us|g.us|lid)", group in any::<bool>()) {
+            if let Ok(jid) = normalize_recipient(&input, group) {
+                prop_assert_eq!(normalize_recipient(&jid, group), Ok(jid.clone()));
+                prop_assert_eq!(is_group_jid(&jid), jid.ends_with("@g.us"));
+            }
+        }
+
+        #[test]
+        fn group_ids_round_trip(id in "[0-9]{10,30}|[0-9]{1,20}-[0-9]{1,20}") {
+            let jid = normalize_recipient(&id, true).unwrap();
+            prop_assert_eq!(user_part(&jid), id.as_str());
+            prop_assert!(is_group_jid(&jid));
+        }
+
+        #[test]
         fn never_panics_and_output_is_well_formed(input in ".{0,40}", group in any::<bool>()) {
             if let Ok(jid) = normalize_recipient(&input, group) {
                 let (user, server) = jid.split_once('@').unwrap();

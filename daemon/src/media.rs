@@ -225,15 +225,22 @@ impl MediaStore {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
             let tmp = path.with_extension("part");
-            let mut file = std::fs::OpenOptions::new()
+            let written = std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
                 .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)
+                .open(&tmp)
+                .and_then(|mut file| {
+                    file.write_all(&bytes)?;
+                    file.sync_all()
+                })
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if written.is_err() {
+                // A full disk leaves a partial file behind; never keep half a file.
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
         })
         .await
         .map_err(|e| MediaError::Io(e.to_string()))?
@@ -392,6 +399,58 @@ mod tests {
         MediaStore::new(&Config::from_vars(&vars).unwrap(), [7; 32]).unwrap()
     }
 
+    proptest::proptest! {
+        #[test]
+        fn media_paths_stay_directly_under_the_directory(file in "\\PC{0,40}|[a-zA-Z0-9._/-]{0,20}") {
+            let dir = Path::new("/srv/media");
+            let media = MediaStore {
+                dir: dir.to_path_buf(),
+                max_bytes: 1,
+                file_root: None,
+                http: reqwest::Client::new(),
+                link_key: [1; 32],
+            };
+            if let Some(path) = media.path_of(&file) {
+                proptest::prop_assert_eq!(path.parent(), Some(dir));
+                proptest::prop_assert_eq!(path.file_name().and_then(|n| n.to_str()), Some(file.as_str()));
+                proptest::prop_assert!(!file.starts_with('.'));
+            }
+        }
+
+        #[test]
+        fn extensions_are_short_plain_words(mimetype in "\\PC{0,30}", name in proptest::option::of("\\PC{0,30}")) {
+            let ext = extension_for(&mimetype, name.as_deref());
+            proptest::prop_assert!(!ext.is_empty() && ext.len() <= 16, "{}", ext);
+            proptest::prop_assert!(!ext.contains(['/', '\\', '.', '\0']), "{}", ext);
+        }
+
+        #[test]
+        fn sniffing_never_panics(name in proptest::option::of("\\PC{0,20}"), body in proptest::collection::vec(proptest::num::u8::ANY, 0..32)) {
+            proptest::prop_assert!(!guess_mimetype(name.as_deref(), &body).is_empty());
+        }
+
+        /// Only http(s) reaches the network; for users every other URL is refused up front.
+        #[test]
+        fn users_cannot_fetch_anything_but_http(url in "(file|ftp|gopher|data|javascript|jar|unix):\\PC{0,30}|\\PC{0,30}") {
+            proptest::prop_assume!(!url.trim_start().to_ascii_lowercase().starts_with("http"));
+            let dir = tempfile::tempdir().unwrap();
+            let media = store(dir.path());
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let result = runtime.block_on(media.fetch(&url, false));
+            proptest::prop_assert!(matches!(result, Err(MediaError::InvalidUrl(_) | MediaError::Refused(_))), "{:?}", result.map(|f| f.mimetype));
+        }
+
+        #[test]
+        fn link_signatures_never_panic_and_bind_their_file(file in "[a-z0-9]{1,10}\\.jpg", signature in "\\PC{0,60}") {
+            let dir = tempfile::tempdir().unwrap();
+            let media = store(dir.path());
+            let later = crate::store::now() + 60;
+            proptest::prop_assert!(media.verify(&file, later, &media.sign(&file, later)));
+            proptest::prop_assume!(signature != media.sign(&file, later));
+            proptest::prop_assert!(!media.verify(&file, later, &signature));
+        }
+    }
+
     #[test]
     fn media_names_cannot_escape() {
         let dir = tempfile::tempdir().unwrap();
@@ -430,6 +489,24 @@ mod tests {
             media.fetch("gopher://x", true).await,
             Err(MediaError::InvalidUrl(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_failed_save_is_reported_and_leaves_no_partial_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let media = store(dir.path());
+        // A disk-full write without privileges: the partial file is a link to /dev/full, where
+        // every write fails with ENOSPC (even for root).
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("3A51.part")).unwrap();
+        let err = media
+            .save("3A51", "image/png", None, b"png")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MediaError::Io(_)), "{err}");
+        assert!(err.to_string().contains("No space left"), "{err}");
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[tokio::test]

@@ -45,6 +45,11 @@ pub fn auth_failure(reason: &'static str) {
     metrics::counter!("wagw_auth_failures_total", "reason" => reason).increment(1);
 }
 
+/// Counts bcrypt verifications, so the work a flood of wrong passwords causes is observable.
+pub fn bcrypt_verification() {
+    metrics::counter!("wagw_auth_bcrypt_verifications_total").increment(1);
+}
+
 pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
     let labels = [
         ("route", route.to_string()),

@@ -118,6 +118,16 @@ impl From<AuthError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
+        if error.is_disk_full() {
+            // The operator can fix this one; say what it is instead of "internal error".
+            tracing::error!(%error, "cannot write the database: the disk is full");
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "disk_full",
+                "wagwd cannot write its database because the disk is full; \
+                 free space on the volume that holds DB_PATH, then retry",
+            );
+        }
         ApiError::internal(error)
     }
 }

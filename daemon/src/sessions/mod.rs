@@ -163,22 +163,48 @@ impl SessionManager {
         owner_user_id: Option<i64>,
         link: LinkMethod,
     ) -> Result<StartOutcome, SessionError> {
+        // A logout running at the same moment ends the session's task with this start still
+        // queued; the start then runs again on a fresh task instead of failing.
+        for _ in 0..3 {
+            if let Some(outcome) = self.start_once(name, owner_user_id, link.clone()).await {
+                return outcome;
+            }
+        }
+        Err(SessionError::Timeout(name.to_string()))
+    }
+
+    /// One start attempt; `None` when the task ended before answering, without shutdown.
+    async fn start_once(
+        &self,
+        name: &str,
+        owner_user_id: Option<i64>,
+        link: LinkMethod,
+    ) -> Option<Result<StartOutcome, SessionError>> {
         let stored_name = name.to_string();
-        self.shared
+        let marked = self
+            .shared
             .db
             .call(move |c| store::sessions::mark_running(c, &stored_name, owner_user_id))
-            .await?;
-        let commands = self.ensure_task(name)?;
-        let (reply, answer) = oneshot::channel();
-        commands
-            .send(Command::Start { link, reply })
-            .await
-            .map_err(|_| SessionError::ShuttingDown)?;
-        match tokio::time::timeout(START_TIMEOUT, answer).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(SessionError::ShuttingDown),
-            Err(_) => Err(SessionError::Timeout(name.to_string())),
+            .await;
+        if let Err(error) = marked {
+            return Some(Err(error.into()));
         }
+        let commands = match self.ensure_task(name) {
+            Ok(commands) => commands,
+            Err(error) => return Some(Err(error)),
+        };
+        let (reply, answer) = oneshot::channel();
+        if commands.send(Command::Start { link, reply }).await.is_ok() {
+            match tokio::time::timeout(START_TIMEOUT, answer).await {
+                Ok(Ok(outcome)) => return Some(outcome),
+                Err(_) => return Some(Err(SessionError::Timeout(name.to_string()))),
+                Ok(Err(_)) => {}
+            }
+        }
+        // The task ended before answering.
+        self.shutdown
+            .is_cancelled()
+            .then_some(Err(SessionError::ShuttingDown))
     }
 
     /// Sends a message on a connected session, quoting `quoted_id` if given; returns the record.
@@ -204,17 +230,19 @@ impl SessionManager {
             content,
             quoted,
         };
-        commands
+        let sent = commands
             .send(Command::Send {
                 message: Box::new(message),
                 reply,
             })
-            .await
-            .map_err(|_| SessionError::ShuttingDown)?;
-        let result = match tokio::time::timeout(SEND_TIMEOUT, answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(SessionError::ShuttingDown),
-            Err(_) => Err(SessionError::Timeout(name.to_string())),
+            .await;
+        let result = match sent {
+            Ok(()) => match tokio::time::timeout(SEND_TIMEOUT, answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(self.task_ended(name).await),
+                Err(_) => Err(SessionError::Timeout(name.to_string())),
+            },
+            Err(_) => Err(self.task_ended(name).await),
         };
         if result.is_ok() {
             crate::metrics::message_sent(kind, started.elapsed());
@@ -239,6 +267,16 @@ impl SessionManager {
             kind: original.kind,
             text: original.text,
         })
+    }
+
+    /// The error when a session's task ended under a command: wagwd stopping, or a logout
+    /// that finished first (then the session is simply not running any more).
+    async fn task_ended(&self, name: &str) -> SessionError {
+        if self.shutdown.is_cancelled() {
+            SessionError::ShuttingDown
+        } else {
+            self.not_running(name).await
+        }
     }
 
     /// The error for a session without a task: unknown, or known but not running.
@@ -279,16 +317,23 @@ impl SessionManager {
             }
         };
         let (reply, answer) = oneshot::channel();
-        commands
-            .send(Command::Logout { reply })
-            .await
-            .map_err(|_| SessionError::ShuttingDown)?;
-        let result = answer.await.map_err(|_| SessionError::ShuttingDown)?;
+        if commands.send(Command::Logout { reply }).await.is_err() {
+            // Another logout ended the task first.
+            return Err(self.task_ended(name).await);
+        }
+        let Ok(result) = answer.await else {
+            return Err(self.task_ended(name).await);
+        };
         if result.is_ok() {
-            self.handles
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(name);
+            // Forget this task's handle only: a start racing with the logout may already have
+            // spawned a new task under the same name.
+            let mut handles = self.handles.lock().unwrap_or_else(|p| p.into_inner());
+            if handles
+                .get(name)
+                .is_some_and(|h| h.commands.same_channel(&commands))
+            {
+                handles.remove(name);
+            }
         }
         result
     }

@@ -50,6 +50,22 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+impl StoreError {
+    /// SQLite could not write because the disk (or the file size limit) is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}
+
+/// Begins a transaction that will write. IMMEDIATE takes the write lock up front: a deferred
+/// transaction that reads first and then writes cannot upgrade once another connection has
+/// committed meanwhile, and SQLite then fails it at once ("database is locked") without
+/// waiting out the busy timeout.
+pub fn write_transaction(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 /// Settings every connection gets; pragmas are per connection, so they live outside migrations.
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;

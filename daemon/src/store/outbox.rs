@@ -208,7 +208,7 @@ pub fn record_outcomes(
     conn: &mut Connection,
     outcomes: &[(String, Outcome)],
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction()?;
+    let tx = super::write_transaction(conn)?;
     {
         let at = now();
         let mut delivered = tx.prepare_cached(

@@ -108,7 +108,7 @@ fn session_name_in_use(
 }
 
 pub fn create(conn: &mut Connection, new: &NewUser) -> Result<User, UserStoreError> {
-    let tx = conn.transaction()?;
+    let tx = super::write_transaction(conn)?;
     let exists: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM users WHERE username = ?1)",
         [&new.username],
@@ -219,7 +219,7 @@ pub fn update(
     id: i64,
     changes: &UserChanges,
 ) -> Result<Option<User>, UserStoreError> {
-    let tx = conn.transaction()?;
+    let tx = super::write_transaction(conn)?;
     let Some(current) = get(&tx, id)? else {
         return Ok(None);
     };

@@ -176,7 +176,7 @@ impl Webhooks {
         let woken = self
             .db
             .call(move |c| -> Result<Option<Vec<String>>, StoreError> {
-                let tx = c.transaction()?;
+                let tx = store::write_transaction(c)?;
                 if !store::messages::insert(&tx, &record)? {
                     return Ok(None);
                 }
@@ -208,7 +208,7 @@ impl Webhooks {
         let keys = self
             .db
             .call(move |c| -> Result<Vec<String>, StoreError> {
-                let tx = c.transaction()?;
+                let tx = store::write_transaction(c)?;
                 store::sessions::record_status(
                     &tx,
                     &name,
@@ -251,7 +251,7 @@ impl Webhooks {
         let (removed, keys) = self
             .db
             .call(move |c| -> Result<(bool, Vec<String>), StoreError> {
-                let tx = c.transaction()?;
+                let tx = store::write_transaction(c)?;
                 let phone = store::sessions::get(&tx, &name)?.and_then(|row| row.phone);
                 let id = new_event_id();
                 let status = SessionState::Stopped.as_str();

@@ -133,15 +133,11 @@ impl TokenCache {
         if answer.access_token.is_empty() {
             return Err(TokenError::BadAnswer);
         }
-        let lifetime = answer
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_LIFETIME);
         let token = answer.access_token;
         *cached = Some(Cached {
             fingerprint: print,
             token: token.clone(),
-            expires_at: Instant::now() + lifetime,
+            expires_at: expiry(Instant::now(), answer.expires_in),
         });
         Ok(token)
     }
@@ -155,9 +151,32 @@ impl TokenCache {
     }
 }
 
+/// When a token answered at `now` with `expires_in` expires. The token endpoint is not trusted:
+/// a huge `expires_in` would overflow `Instant` (a panic in the delivery worker), so lifetimes
+/// are capped at a year.
+fn expiry(now: Instant, expires_in: Option<u64>) -> Instant {
+    const LONGEST_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+    let lifetime = expires_in
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LIFETIME)
+        .min(LONGEST_LIFETIME);
+    now + lifetime
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn any_expires_in_gives_an_expiry_after_now(expires_in in proptest::option::of(proptest::num::u64::ANY)) {
+            let now = Instant::now();
+            let at = expiry(now, expires_in);
+            proptest::prop_assert!(at >= now);
+            let wanted = expires_in.map_or(DEFAULT_LIFETIME, Duration::from_secs);
+            proptest::prop_assert!(at - now <= wanted);
+        }
+    }
 
     #[test]
     fn token_url_is_at_the_origin() {

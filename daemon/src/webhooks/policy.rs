@@ -47,6 +47,24 @@ fn private_ip(ip: IpAddr) -> bool {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn judging_never_panics(url in "https?://\\PC{0,30}") {
+            if let Ok(parsed) = Url::parse(&url) {
+                let _ = is_private(&parsed);
+            }
+        }
+
+        /// An IPv4 address written as IPv4-mapped IPv6 is judged the same.
+        #[test]
+        fn mapped_addresses_agree(octets in proptest::array::uniform4(proptest::num::u8::ANY)) {
+            let v4 = std::net::Ipv4Addr::from(octets);
+            let plain = Url::parse(&format!("http://{v4}/h")).unwrap();
+            let mapped = Url::parse(&format!("http://[{}]/h", v4.to_ipv6_mapped())).unwrap();
+            proptest::prop_assert_eq!(is_private(&plain), is_private(&mapped));
+        }
+    }
+
     #[test]
     fn private_targets_are_recognised() {
         for private in [

@@ -504,7 +504,10 @@ fn schedule(delivery: &Delivery, verdict: Verdict, first_retry: Duration, now: i
             if let Some(asked) = retry_after {
                 delay = delay.max(asked);
             }
-            let next_attempt_at = now.saturating_add(delay.as_millis() as i64);
+            // A receiver may ask for any Retry-After; a cast would wrap a huge one into the past
+            // and retry at once, forever.
+            let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            let next_attempt_at = now.saturating_add(delay_ms);
             if next_attempt_at > delivery.retry_until {
                 Outcome::Failed {
                     status,
@@ -628,6 +631,55 @@ mod tests {
             ),
             "{spent:?}"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics(value in "\\PC{0,40}") {
+            let _ = parse_retry_after(&value);
+        }
+
+        #[test]
+        fn retry_after_seconds_round_trip(seconds in proptest::num::u64::ANY, pad in " {0,2}") {
+            let parsed = parse_retry_after(&format!("{pad}{seconds}{pad}"));
+            proptest::prop_assert_eq!(parsed, Some(Duration::from_secs(seconds)));
+        }
+
+        #[test]
+        fn retry_after_dates_in_the_past_mean_now(ago in 1u64..1_000_000_000) {
+            let then = std::time::SystemTime::now() - Duration::from_secs(ago);
+            proptest::prop_assert_eq!(
+                parse_retry_after(&httpdate::fmt_http_date(then)),
+                Some(Duration::ZERO)
+            );
+        }
+
+        /// Whatever a receiver asks for, the next try is never scheduled before now, and a
+        /// request beyond the retry window gives up instead of retrying.
+        #[test]
+        fn a_retry_is_never_scheduled_in_the_past(
+            seconds in proptest::num::u64::ANY,
+            attempts in 0i64..100,
+            now in 0i64..4_000_000_000_000,
+        ) {
+            let verdict = Verdict::Retry {
+                status: Some(429),
+                error: "busy".into(),
+                retry_after: Some(Duration::from_secs(seconds)),
+            };
+            let day_ms = 24 * 3600 * 1000;
+            let window = now + day_ms;
+            let asked_ms = seconds.saturating_mul(1000);
+            match schedule(&delivery(attempts, window), verdict, Duration::from_millis(100), now) {
+                Outcome::Retry { next_attempt_at, .. } => {
+                    proptest::prop_assert!(next_attempt_at <= window);
+                    proptest::prop_assert!((next_attempt_at - now) as u64 >= asked_ms);
+                }
+                // Backoff alone stays under an hour, so only the receiver's wish ends the window.
+                Outcome::Failed { .. } => proptest::prop_assert!(asked_ms > day_ms as u64),
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
     }
 
     #[test]
