@@ -1,0 +1,522 @@
+//! A minimal WhatsApp server for tests and benches. The real whatsapp-rust client connects to it
+//! through an in-process pipe (a `TransportFactory`, no sockets). The mock answers the Noise XX
+//! handshake as the responder with a self-made certificate chain (test builds skip the chain's
+//! signature check), then speaks the binary node protocol over the Noise cipher: it offers an
+//! unlinked device a `pair-device` IQ with QR refs and answers every IQ, pings included.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context as _, anyhow, bail};
+use tokio::sync::{mpsc, watch};
+use whatsapp_rust::async_channel;
+use whatsapp_rust::buffa::{Message as _, MessageField};
+use whatsapp_rust::bytes::{Bytes, BytesMut};
+use whatsapp_rust::transport::{DisconnectReason, Transport, TransportEvent, TransportFactory};
+use whatsapp_rust::wacore::framing::{FrameDecoder, encode_frame};
+use whatsapp_rust::wacore::libsignal::protocol::KeyPair;
+use whatsapp_rust::wacore::noise::{NoiseCipher, NoiseHandshake};
+use whatsapp_rust::wacore_binary::builder::NodeBuilder;
+use whatsapp_rust::wacore_binary::consts::{NOISE_PATTERN_XX, WA_CONN_HEADER};
+use whatsapp_rust::wacore_binary::marshal::{marshal, unmarshal_ref};
+use whatsapp_rust::wacore_binary::util::unpack;
+use whatsapp_rust::wacore_binary::{Node, NodeRef};
+use whatsapp_rust::waproto::whatsapp as wa;
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// The version clients of the mock announce, so none fetches WhatsApp Web's current one.
+pub const VERSION: (u32, u32, u32) = (2, 3000, 1_000_000_000);
+const SERVER: &str = "s.whatsapp.net";
+
+/// What the mock has seen, for tests to wait on.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Transports opened by clients.
+    pub connections: usize,
+    /// Handshakes completed.
+    pub handshakes: usize,
+    /// `pair-device` offers sent.
+    pub pair_offers: usize,
+    /// Keepalive pings answered.
+    pub pings: usize,
+    /// Connections that ended.
+    pub closed: usize,
+    /// Scans the phone side sent (`pair-success`).
+    pub scans: usize,
+    /// `pair-device-sign` answers: the client accepted a scan and signed its identity.
+    pub signed: usize,
+}
+
+pub struct Mock {
+    identity: KeyPair,
+    cert_chain: Vec<u8>,
+    /// QR refs offered per connection; WhatsApp offers six.
+    refs: usize,
+    stats: watch::Sender<Stats>,
+    /// The phone's identity: it signs the accounts of devices it links.
+    phone_identity: KeyPair,
+    /// Live connections by the QR refs they were offered, to deliver a scan to.
+    offers: Mutex<HashMap<String, mpsc::UnboundedSender<Node>>>,
+}
+
+impl Mock {
+    pub fn new(refs: usize) -> Arc<Mock> {
+        let identity = KeyPair::generate(&mut rand::rng());
+        let cert_chain = cert_chain(&public_key(&identity));
+        Arc::new(Mock {
+            identity,
+            cert_chain,
+            refs,
+            stats: watch::Sender::new(Stats::default()),
+            phone_identity: KeyPair::generate(&mut rand::rng()),
+            offers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn factory(self: &Arc<Mock>) -> Arc<dyn TransportFactory> {
+        Arc::new(Factory(self.clone()))
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats.borrow().clone()
+    }
+
+    /// Waits until `wanted` holds for the stats; fails after `patience`.
+    pub async fn until(&self, patience: std::time::Duration, wanted: impl Fn(&Stats) -> bool) {
+        let mut rx = self.stats.subscribe();
+        tokio::time::timeout(patience, rx.wait_for(|s| wanted(s)))
+            .await
+            .unwrap_or_else(|_| panic!("the mock did not see that in time: {:?}", self.stats()))
+            .expect("mock stats");
+    }
+
+    /// Plays the phone scanning `qr` and linking the device to `phone` (digits): sends the
+    /// connection that shows this code a `pair-success` carrying a device identity signed by the
+    /// phone and authenticated with the QR's adv secret, as WhatsApp relays it after a scan.
+    pub fn scan(&self, qr: &str, phone: &str) -> anyhow::Result<()> {
+        let parts: Vec<&str> = qr.split(',').collect();
+        let [reference, _noise, identity, adv_secret, ..] = parts.as_slice() else {
+            bail!("'{qr}' is not a WhatsApp QR payload");
+        };
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.decode(s);
+        let identity = b64(identity)?;
+        let adv_secret = b64(adv_secret)?;
+        let connection = self
+            .offers
+            .lock()
+            .unwrap()
+            .get(*reference)
+            .cloned()
+            .context("no live connection shows this QR code")?;
+        let device_identity = self.device_identity(&identity, &adv_secret)?;
+        connection
+            .send(pair_success(&device_identity, phone))
+            .map_err(|_| anyhow!("the connection showing this QR code is gone"))?;
+        self.count(|s| s.scans += 1);
+        Ok(())
+    }
+
+    /// `ADVSignedDeviceIdentityHMAC` for the companion with `identity`: the phone signs
+    /// `[6, 0] ‖ details ‖ companion identity`, and the container is HMAC'd with the adv secret.
+    fn device_identity(&self, identity: &[u8], adv_secret: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let details = wa::ADVDeviceIdentity {
+            raw_id: Some(rand::random()),
+            timestamp: Some(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_secs(),
+            ),
+            key_index: Some(1),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let signed_part = [&[6u8, 0][..], &details, identity].concat();
+        let signature = self
+            .phone_identity
+            .private_key
+            .calculate_signature(&signed_part, &mut rand::rng())?;
+        let signed = wa::ADVSignedDeviceIdentity {
+            details: Some(details),
+            account_signature_key: Some(public_key(&self.phone_identity).to_vec()),
+            account_signature: Some(signature.to_vec()),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(adv_secret)?;
+        mac.update(&signed);
+        Ok(wa::ADVSignedDeviceIdentityHMAC {
+            details: Some(signed),
+            hmac: Some(mac.finalize().into_bytes().to_vec()),
+            ..Default::default()
+        }
+        .encode_to_vec())
+    }
+
+    fn count(&self, change: impl FnOnce(&mut Stats)) {
+        self.stats.send_modify(change);
+    }
+}
+
+fn public_key(pair: &KeyPair) -> [u8; 32] {
+    pair.public_key
+        .public_key_bytes()
+        .try_into()
+        .expect("an X25519 public key has 32 bytes")
+}
+
+/// A certificate chain in WhatsApp's shape (intermediate issued by serial 0, leaf naming the
+/// server's static key). The signatures are zeros: test builds do not check them.
+fn cert_chain(server_static: &[u8; 32]) -> Vec<u8> {
+    let details = |serial: u32, issuer: u32, key: Vec<u8>| {
+        wa::cert_chain::noise_certificate::Details {
+            serial: Some(serial),
+            issuer_serial: Some(issuer),
+            key: Some(key),
+            not_before: Some(1_700_000_000),
+            not_after: Some(4_000_000_000),
+        }
+        .encode_to_vec()
+    };
+    let certificate = |details: Vec<u8>| wa::cert_chain::NoiseCertificate {
+        details: Some(details),
+        signature: Some(vec![0; 64]),
+    };
+    wa::CertChain {
+        intermediate: MessageField::some(certificate(details(1, 0, vec![7; 32]))),
+        leaf: MessageField::some(certificate(details(2, 1, server_static.to_vec()))),
+    }
+    .encode_to_vec()
+}
+
+struct Factory(Arc<Mock>);
+
+#[whatsapp_rust::async_trait]
+impl TransportFactory for Factory {
+    async fn create_transport(
+        &self,
+    ) -> anyhow::Result<(Arc<dyn Transport>, async_channel::Receiver<TransportEvent>)> {
+        let (to_client, events) = async_channel::unbounded();
+        let (from_client, inbox) = mpsc::unbounded_channel();
+        let _ = to_client.try_send(TransportEvent::Connected);
+        self.0.count(|s| s.connections += 1);
+        let mock = self.0.clone();
+        tokio::spawn(async move {
+            let reason = match serve(&mock, inbox, &to_client).await {
+                Ok(()) => DisconnectReason::StreamEnded,
+                Err(error) => DisconnectReason::ReadError(format!("{error:#}")),
+            };
+            mock.count(|s| s.closed += 1);
+            let _ = to_client.send(TransportEvent::Disconnected(reason)).await;
+        });
+        Ok((Arc::new(Pipe(from_client)), events))
+    }
+}
+
+/// The client's end of the pipe: what it sends goes to the mock's connection task.
+struct Pipe(mpsc::UnboundedSender<Option<Bytes>>);
+
+#[whatsapp_rust::async_trait]
+impl Transport for Pipe {
+    async fn send(&self, data: Bytes) -> anyhow::Result<()> {
+        self.0
+            .send(Some(data))
+            .map_err(|_| anyhow!("the mock closed the connection"))
+    }
+
+    async fn disconnect(&self) {
+        let _ = self.0.send(None);
+    }
+}
+
+/// Reads length-prefixed frames from the client's byte stream.
+struct Frames {
+    inbox: mpsc::UnboundedReceiver<Option<Bytes>>,
+    decoder: FrameDecoder,
+    header_seen: bool,
+}
+
+impl Frames {
+    /// The next frame, or `None` once the client hung up.
+    async fn next(&mut self) -> anyhow::Result<Option<BytesMut>> {
+        loop {
+            if let Some(frame) = self.decoder.decode_frame() {
+                return Ok(Some(frame));
+            }
+            let Some(Some(mut data)) = self.inbox.recv().await else {
+                return Ok(None);
+            };
+            if !self.header_seen {
+                // The first write opens with WhatsApp's connection header.
+                if !data.starts_with(&WA_CONN_HEADER) {
+                    bail!("the client did not open with the WA connection header");
+                }
+                data = data.slice(WA_CONN_HEADER.len()..);
+                self.header_seen = true;
+            }
+            self.decoder.feed(&data);
+        }
+    }
+}
+
+/// The encrypted half of a connection, after the handshake.
+struct Link<'a> {
+    to_client: &'a async_channel::Sender<TransportEvent>,
+    read: NoiseCipher,
+    write: NoiseCipher,
+    read_counter: u32,
+    write_counter: u32,
+}
+
+impl Link<'_> {
+    async fn send(&mut self, node: &Node) -> anyhow::Result<()> {
+        let plain = marshal(node)?;
+        let sealed = self
+            .write
+            .encrypt_with_counter(self.write_counter, &plain)?;
+        self.write_counter += 1;
+        let frame = encode_frame(&sealed, None)?;
+        self.to_client
+            .send(TransportEvent::DataReceived(frame.into()))
+            .await
+            .map_err(|_| anyhow!("the client went away"))
+    }
+
+    fn open(&mut self, frame: BytesMut) -> anyhow::Result<Vec<u8>> {
+        let mut buffer = frame.to_vec();
+        self.read
+            .decrypt_in_place_with_counter(self.read_counter, &mut buffer)?;
+        self.read_counter += 1;
+        Ok(unpack(&buffer)?.into_owned())
+    }
+}
+
+async fn send_raw(
+    to_client: &async_channel::Sender<TransportEvent>,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    let frame = encode_frame(bytes, None)?;
+    to_client
+        .send(TransportEvent::DataReceived(frame.into()))
+        .await
+        .map_err(|_| anyhow!("the client went away"))
+}
+
+/// One client connection: handshake, then nodes until the client hangs up.
+async fn serve(
+    mock: &Mock,
+    inbox: mpsc::UnboundedReceiver<Option<Bytes>>,
+    to_client: &async_channel::Sender<TransportEvent>,
+) -> anyhow::Result<()> {
+    let mut frames = Frames {
+        inbox,
+        decoder: FrameDecoder::new(),
+        header_seen: false,
+    };
+    let Some(hello) = frames.next().await? else {
+        return Ok(());
+    };
+    let hello = wa::HandshakeMessage::decode_from_slice(&hello).context("client hello")?;
+    let client_ephemeral: [u8; 32] = hello
+        .client_hello
+        .into_option()
+        .and_then(|h| h.ephemeral)
+        .context("client hello without an ephemeral key")?
+        .try_into()
+        .map_err(|_| anyhow!("the client's ephemeral key is not 32 bytes"))?;
+
+    // Responder side of Noise XX: -> e, <- e ee s es, -> s se.
+    let mut noise = NoiseHandshake::new(NOISE_PATTERN_XX, &WA_CONN_HEADER)?;
+    noise.authenticate(&client_ephemeral);
+    let ephemeral = KeyPair::generate(&mut rand::rng());
+    let ephemeral_public = public_key(&ephemeral);
+    noise.authenticate(&ephemeral_public);
+    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_ephemeral)?;
+    let sealed_static = noise.encrypt(&public_key(&mock.identity))?;
+    noise.mix_shared_secret(mock.identity.private_key.serialize(), &client_ephemeral)?;
+    let sealed_chain = noise.encrypt(&mock.cert_chain)?;
+    let server_hello = wa::HandshakeMessage {
+        server_hello: MessageField::some(wa::handshake_message::ServerHello {
+            ephemeral: Some(ephemeral_public.to_vec()),
+            r#static: Some(sealed_static),
+            payload: Some(sealed_chain),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    send_raw(to_client, &server_hello.encode_to_vec()).await?;
+
+    let Some(finish) = frames.next().await? else {
+        return Ok(());
+    };
+    let finish = wa::HandshakeMessage::decode_from_slice(&finish)
+        .context("client finish")?
+        .client_finish
+        .into_option()
+        .context("no client finish")?;
+    let client_static: [u8; 32] = noise
+        .decrypt(
+            finish
+                .r#static
+                .as_deref()
+                .context("client finish without a key")?,
+        )?
+        .try_into()
+        .map_err(|_| anyhow!("the client's static key is not 32 bytes"))?;
+    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_static)?;
+    let payload = noise.decrypt(
+        finish
+            .payload
+            .as_deref()
+            .context("client finish without payload")?,
+    )?;
+    let payload = wa::ClientPayload::decode_from_slice(&payload).context("client payload")?;
+    // Both sides split the same keys; the initiator writes with the first.
+    let (client_write, client_read) = noise.finish()?;
+    let mut link = Link {
+        to_client,
+        read: client_write,
+        write: client_read,
+        read_counter: 0,
+        write_counter: 0,
+    };
+    mock.count(|s| s.handshakes += 1);
+
+    let (relay, mut relayed) = mpsc::unbounded_channel();
+    let mut offered = Vec::new();
+    if payload.username.is_none() {
+        // A device that is not linked yet: offer QR refs, as WhatsApp does right away.
+        let (offer, refs) = pair_device(mock.refs);
+        {
+            let mut offers = mock.offers.lock().unwrap();
+            for reference in &refs {
+                offers.insert(reference.clone(), relay.clone());
+            }
+        }
+        offered = refs;
+        link.send(&offer).await?;
+        mock.count(|s| s.pair_offers += 1);
+    }
+
+    let result = async {
+        loop {
+            tokio::select! {
+                frame = frames.next() => {
+                    let Some(frame) = frame? else { return Ok(()) };
+                    let plain = link.open(frame)?;
+                    let node = unmarshal_ref(&plain)?;
+                    if is_signed_identity(&node) {
+                        mock.count(|s| s.signed += 1);
+                    }
+                    if let Some(answer) = answer(mock, &node) {
+                        link.send(&answer).await?;
+                    }
+                }
+                Some(node) = relayed.recv() => link.send(&node).await?,
+            }
+        }
+    }
+    .await;
+    let mut offers = mock.offers.lock().unwrap();
+    for reference in &offered {
+        offers.remove(reference);
+    }
+    result
+}
+
+/// The client's answer to a `pair-success`: its own signature over the device identity.
+fn is_signed_identity(node: &NodeRef<'_>) -> bool {
+    &*node.tag == "iq"
+        && node
+            .get_optional_child_by_tag(&["pair-device-sign"])
+            .is_some_and(|sign| {
+                sign.get_optional_child_by_tag(&["device-identity"])
+                    .is_some()
+            })
+}
+
+/// `<iq type="set"><pair-success><device-identity/><device jid lid/><platform/></pair-success>`
+fn pair_success(device_identity: &[u8], phone: &str) -> Node {
+    let id: u32 = rand::random();
+    NodeBuilder::new("iq")
+        .attrs([
+            ("from", SERVER.to_string()),
+            ("type", "set".to_string()),
+            ("id", format!("mock-{id}")),
+            ("xmlns", "md".to_string()),
+        ])
+        .children([NodeBuilder::new("pair-success")
+            .children([
+                NodeBuilder::new("device-identity")
+                    .bytes(device_identity.to_vec())
+                    .build(),
+                NodeBuilder::new("device")
+                    .attrs([
+                        ("jid", format!("{phone}:7@{SERVER}")),
+                        ("lid", format!("9{phone}:7@lid")),
+                    ])
+                    .build(),
+                NodeBuilder::new("platform").attr("name", "android").build(),
+            ])
+            .build()])
+        .build()
+}
+
+fn attr(node: &NodeRef<'_>, key: &str) -> Option<String> {
+    node.get_attr(key).map(|v| v.as_str().into_owned())
+}
+
+/// The mock's reply to a client node: every `get`/`set` IQ gets an empty result.
+fn answer(mock: &Mock, node: &NodeRef<'_>) -> Option<Node> {
+    if &*node.tag != "iq" {
+        return None;
+    }
+    let kind = attr(node, "type")?;
+    if kind != "get" && kind != "set" {
+        return None;
+    }
+    let id = attr(node, "id")?;
+    if attr(node, "xmlns").as_deref() == Some("w:p") {
+        mock.count(|s| s.pings += 1);
+    }
+    Some(
+        NodeBuilder::new("iq")
+            .attrs([
+                ("from", SERVER.to_string()),
+                ("type", "result".to_string()),
+                ("id", id),
+            ])
+            .build(),
+    )
+}
+
+/// `<iq type="set" xmlns="md"><pair-device><ref>…</ref>…</pair-device></iq>`, and its refs.
+fn pair_device(count: usize) -> (Node, Vec<String>) {
+    let refs: Vec<String> = (0..count)
+        .map(|_| {
+            let reference: [u8; 24] = rand::random();
+            let text: String = reference.iter().map(|b| format!("{b:02x}")).collect();
+            format!("2@{text}")
+        })
+        .collect();
+    let children = refs.iter().map(|r| {
+        NodeBuilder::new("ref")
+            .bytes(r.clone().into_bytes())
+            .build()
+    });
+    let id: u32 = rand::random();
+    let node = NodeBuilder::new("iq")
+        .attrs([
+            ("from", SERVER.to_string()),
+            ("type", "set".to_string()),
+            ("id", format!("mock-{id}")),
+            ("xmlns", "md".to_string()),
+        ])
+        .children([NodeBuilder::new("pair-device").children(children).build()])
+        .build();
+    (node, refs)
+}

@@ -1,0 +1,186 @@
+//! The whatsapp engine (real whatsapp-rust clients) inside an in-process wagwd, against the
+//! protocol mock in `wa_mock`. The library's timers run 10× faster here, so a QR round that takes
+//! 160 s on WhatsApp takes 16 s.
+
+mod common;
+mod wa_mock;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use common::{ADMIN, Daemon, PATIENCE};
+use serde_json::json;
+use wa_mock::Mock;
+use wagw_daemon::config::Config;
+use wagw_daemon::engine::whatsapp::WhatsappEngine;
+use wagw_daemon::http::App;
+
+const SPEEDUP: u32 = 10;
+
+struct Gateway {
+    daemon: Daemon,
+    app: Arc<App>,
+    mock: Arc<Mock>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.app.shutdown.cancel();
+    }
+}
+
+/// wagwd with the whatsapp engine, served in this process, its sessions connected to a mock
+/// that offers `refs` QR refs per connection.
+async fn gateway(refs: usize) -> Gateway {
+    wagw_daemon::media::install_tls_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mut vars: HashMap<String, String> = common::base_env(dir.path()).into_iter().collect();
+    vars.insert("WAGW_ENGINE".into(), "whatsapp".into());
+    let config = Config::from_vars(&vars).unwrap();
+    config.prepare_directories().unwrap();
+    let mock = Mock::new(refs);
+    let engine = WhatsappEngine::new(&config.credentials_dir)
+        .unwrap()
+        .with_transport(mock.factory(), wa_mock::VERSION)
+        .with_speedup(SPEEDUP);
+    let app = wagw_daemon::daemon::build_app_with_engine(config, Arc::new(engine)).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(wagw_daemon::daemon::serve(app.clone(), listener));
+    Gateway {
+        daemon: Daemon::attached(base, dir.path()),
+        app,
+        mock,
+        _dir: dir,
+    }
+}
+
+/// A QR payload as WhatsApp's apps scan it: `ref,noise-key,identity-key,adv-secret,client-type`.
+fn assert_qr_shape(qr: &str) {
+    let parts: Vec<&str> = qr.split(',').collect();
+    assert_eq!(parts.len(), 5, "{qr}");
+    assert!(parts[0].starts_with("2@"), "{qr}");
+    // Three 32-byte keys in base64.
+    assert!(parts[1..4].iter().all(|p| p.len() == 44), "{qr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whatsapp_session_shows_the_mocks_qr_code_through_the_api() {
+    use std::os::unix::fs::PermissionsExt;
+    let gw = gateway(6).await;
+    let started = gw
+        .daemon
+        .ok("/session/start", ADMIN, json!({ "session": "sales" }))
+        .await;
+    assert_eq!(started["status"], "qr", "{started}");
+    assert_qr_shape(started["qr"].as_str().unwrap());
+    let stats = gw.mock.stats();
+    assert_eq!((stats.handshakes, stats.pair_offers), (1, 1), "{stats:?}");
+
+    let (_, listed) = gw.daemon.get("/session", ADMIN).await;
+    assert_eq!(listed["data"][0]["session"], "sales", "{listed}");
+    assert_eq!(listed["data"][0]["status"], "qr", "{listed}");
+
+    let credentials = gw.daemon.dir.join("credentials/sales.db");
+    let mode = std::fs::metadata(&credentials)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "credentials must be private");
+
+    // Logging out an unlinked session leaves no credential files behind.
+    gw.daemon
+        .ok("/session/logout", ADMIN, json!({ "session": "sales" }))
+        .await;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = gw.daemon.dir.join(format!("credentials/sales.db{suffix}"));
+        assert!(!file.exists(), "{} is left", file.display());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_codes_rotate_then_run_out_and_a_new_start_links_again() {
+    let gw = gateway(3).await;
+    let mut events = gw.daemon.events(ADMIN).await;
+    let first = gw
+        .daemon
+        .ok("/session/start", ADMIN, json!({ "session": "slow" }))
+        .await;
+    let mut codes = vec![first["qr"].as_str().unwrap().to_string()];
+    let stopped = loop {
+        let event = events
+            .until(|e| e["session"] == "slow" && (e["type"] == "qr" || e["type"] == "status"))
+            .await;
+        if event["type"] == "qr" {
+            let code = event["qr"].as_str().unwrap().to_string();
+            assert_qr_shape(&code);
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        } else if event["status"] == "stopped" {
+            break event;
+        }
+    };
+    assert_eq!(codes.len(), 3, "one code per ref the mock offered");
+    let reason = stopped["reason"].as_str().unwrap();
+    assert!(reason.contains("expired"), "{stopped}");
+    let (_, listed) = gw.daemon.get("/session", ADMIN).await;
+    assert_eq!(listed["data"][0]["status"], "stopped", "{listed}");
+    assert_eq!(listed["data"][0]["reason"], reason, "{listed}");
+
+    // The library hung up on its own when the codes ran out.
+    gw.mock.until(PATIENCE, |s| s.closed == 1).await;
+
+    let again = gw
+        .daemon
+        .ok("/session/start", ADMIN, json!({ "session": "slow" }))
+        .await;
+    assert_eq!(again["status"], "qr", "{again}");
+    let code = again["qr"].as_str().unwrap();
+    assert!(!codes.iter().any(|c| c == code), "a fresh round of codes");
+    assert_eq!(gw.mock.stats().handshakes, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_lasts_because_the_mock_answers_pings() {
+    // Enough refs that QR rotation outlasts the test (6 s + 29 × 2 s).
+    let gw = gateway(30).await;
+    let started = gw
+        .daemon
+        .ok("/session/start", ADMIN, json!({ "session": "steady" }))
+        .await;
+    assert_eq!(started["status"], "qr");
+    // The client pings only after 15 s (wall clock, not sped up) without traffic; an unanswered
+    // ping ends the connection. Two answered pings span more than WhatsApp's 20 s dead-socket
+    // limit.
+    gw.mock
+        .until(PATIENCE * 2, |s| s.pings >= 2 || s.closed > 0)
+        .await;
+    let stats = gw.mock.stats();
+    assert_eq!((stats.connections, stats.closed), (1, 0), "{stats:?}");
+    assert!(stats.pings >= 2, "{stats:?}");
+    let (_, listed) = gw.daemon.get("/session", ADMIN).await;
+    assert_eq!(listed["data"][0]["status"], "qr", "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_by_the_mocks_phone_links_the_session_to_its_number() {
+    let gw = gateway(6).await;
+    let mut events = gw.daemon.events(ADMIN).await;
+    let started = gw
+        .daemon
+        .ok("/session/start", ADMIN, json!({ "session": "linked" }))
+        .await;
+    let qr = started["qr"].as_str().unwrap();
+    gw.mock.scan(qr, "15550001234").unwrap();
+    // The client checked the phone's signature and the QR's secret, then countersigned.
+    gw.mock.until(PATIENCE, |s| s.signed == 1).await;
+    let paired = events
+        .until(|e| e["type"] == "status" && e["session"] == "linked" && e["phone"] == "15550001234")
+        .await;
+    assert_eq!(paired["status"], "connecting", "{paired}");
+    let (_, listed) = gw.daemon.get("/session", ADMIN).await;
+    assert_eq!(listed["data"][0]["phone"], "15550001234", "{listed}");
+}
