@@ -33,6 +33,11 @@ impl Drop for Gateway {
 /// wagwd with the whatsapp engine, served in this process, its sessions connected to a mock
 /// that offers `refs` QR refs per connection.
 async fn gateway(refs: usize) -> Gateway {
+    // Library and gateway logs, shown for failing tests (RUST_LOG picks the detail).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     wagw_daemon::media::install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let mut vars: HashMap<String, String> = common::base_env(dir.path()).into_iter().collect();
@@ -166,7 +171,7 @@ async fn the_connection_lasts_because_the_mock_answers_pings() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scan_by_the_mocks_phone_links_the_session_to_its_number() {
+async fn a_scan_by_the_mocks_phone_links_and_connects_the_session() {
     let gw = gateway(6).await;
     let mut events = gw.daemon.events(ADMIN).await;
     let started = gw
@@ -176,11 +181,17 @@ async fn a_scan_by_the_mocks_phone_links_the_session_to_its_number() {
     let qr = started["qr"].as_str().unwrap();
     gw.mock.scan(qr, "15550001234").unwrap();
     // The client checked the phone's signature and the QR's secret, then countersigned.
-    gw.mock.until(PATIENCE, |s| s.signed == 1).await;
     let paired = events
         .until(|e| e["type"] == "status" && e["session"] == "linked" && e["phone"] == "15550001234")
         .await;
     assert_eq!(paired["status"], "connecting", "{paired}");
+    gw.mock.until(PATIENCE, |s| s.signed == 1).await;
+    // Then it logged in on a new connection and the library said it is connected.
+    let connected = events.status("linked", "connected").await;
+    assert_eq!(connected["phone"], "15550001234", "{connected}");
+    let stats = gw.mock.stats();
+    assert_eq!((stats.handshakes, stats.logins), (2, 1), "{stats:?}");
     let (_, listed) = gw.daemon.get("/session", ADMIN).await;
+    assert_eq!(listed["data"][0]["status"], "connected", "{listed}");
     assert_eq!(listed["data"][0]["phone"], "15550001234", "{listed}");
 }

@@ -19,7 +19,7 @@ use whatsapp_rust::wacore::framing::{FrameDecoder, encode_frame};
 use whatsapp_rust::wacore::libsignal::protocol::KeyPair;
 use whatsapp_rust::wacore::noise::{NoiseCipher, NoiseHandshake};
 use whatsapp_rust::wacore_binary::builder::NodeBuilder;
-use whatsapp_rust::wacore_binary::consts::{NOISE_PATTERN_XX, WA_CONN_HEADER};
+use whatsapp_rust::wacore_binary::consts::{NOISE_PATTERN_IK, NOISE_PATTERN_XX, WA_CONN_HEADER};
 use whatsapp_rust::wacore_binary::marshal::{marshal, unmarshal_ref};
 use whatsapp_rust::wacore_binary::util::unpack;
 use whatsapp_rust::wacore_binary::{Node, NodeRef};
@@ -50,6 +50,8 @@ pub struct Stats {
     pub scans: usize,
     /// `pair-device-sign` answers: the client accepted a scan and signed its identity.
     pub signed: usize,
+    /// Connections of linked devices, answered with `<success>`.
+    pub logins: usize,
 }
 
 pub struct Mock {
@@ -306,6 +308,102 @@ async fn send_raw(
         .map_err(|_| anyhow!("the client went away"))
 }
 
+/// Responder side of Noise XX: -> e, <- e ee s es, -> s se. `None` if the client hung up.
+async fn xx(
+    mock: &Mock,
+    frames: &mut Frames,
+    to_client: &async_channel::Sender<TransportEvent>,
+    client_ephemeral: [u8; 32],
+) -> anyhow::Result<Option<(NoiseHandshake, Vec<u8>)>> {
+    let mut noise = NoiseHandshake::new(NOISE_PATTERN_XX, &WA_CONN_HEADER)?;
+    noise.authenticate(&client_ephemeral);
+    let ephemeral = KeyPair::generate(&mut rand::rng());
+    let ephemeral_public = public_key(&ephemeral);
+    noise.authenticate(&ephemeral_public);
+    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_ephemeral)?;
+    let sealed_static = noise.encrypt(&public_key(&mock.identity))?;
+    noise.mix_shared_secret(mock.identity.private_key.serialize(), &client_ephemeral)?;
+    let sealed_chain = noise.encrypt(&mock.cert_chain)?;
+    send_server_hello(
+        to_client,
+        ephemeral_public,
+        Some(sealed_static),
+        sealed_chain,
+    )
+    .await?;
+
+    let Some(finish) = frames.next().await? else {
+        return Ok(None);
+    };
+    let finish = wa::HandshakeMessage::decode_from_slice(&finish)
+        .context("client finish")?
+        .client_finish
+        .into_option()
+        .context("no client finish")?;
+    let sealed = finish
+        .r#static
+        .as_deref()
+        .context("client finish without a key")?;
+    let client_static: [u8; 32] = noise
+        .decrypt(sealed)?
+        .try_into()
+        .map_err(|_| anyhow!("the client's static key is not 32 bytes"))?;
+    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_static)?;
+    let sealed = finish
+        .payload
+        .as_deref()
+        .context("client finish without payload")?;
+    let payload = noise.decrypt(sealed)?;
+    Ok(Some((noise, payload)))
+}
+
+/// Responder side of Noise IK, accepting: <- s (known), -> e es s ss, <- e ee se.
+async fn ik_accept(
+    mock: &Mock,
+    to_client: &async_channel::Sender<TransportEvent>,
+    client_ephemeral: [u8; 32],
+    sealed_static: &[u8],
+    sealed_payload: &[u8],
+) -> anyhow::Result<(NoiseHandshake, Vec<u8>)> {
+    let mut noise = NoiseHandshake::new(NOISE_PATTERN_IK, &WA_CONN_HEADER)?;
+    noise.authenticate(&public_key(&mock.identity));
+    noise.authenticate(&client_ephemeral);
+    noise.mix_shared_secret(mock.identity.private_key.serialize(), &client_ephemeral)?;
+    let client_static: [u8; 32] = noise
+        .decrypt(sealed_static)?
+        .try_into()
+        .map_err(|_| anyhow!("the client's static key is not 32 bytes"))?;
+    noise.mix_shared_secret(mock.identity.private_key.serialize(), &client_static)?;
+    let payload = noise.decrypt(sealed_payload)?;
+    let ephemeral = KeyPair::generate(&mut rand::rng());
+    let ephemeral_public = public_key(&ephemeral);
+    noise.authenticate(&ephemeral_public);
+    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_ephemeral)?;
+    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_static)?;
+    let sealed_chain = noise.encrypt(&mock.cert_chain)?;
+    // No static key in the answer: that is how the server says it accepts IK.
+    send_server_hello(to_client, ephemeral_public, None, sealed_chain).await?;
+    Ok((noise, payload))
+}
+
+async fn send_server_hello(
+    to_client: &async_channel::Sender<TransportEvent>,
+    ephemeral: [u8; 32],
+    sealed_static: Option<Vec<u8>>,
+    sealed_chain: Vec<u8>,
+) -> anyhow::Result<()> {
+    let server_hello = wa::HandshakeMessage {
+        server_hello: MessageField::some(wa::handshake_message::ServerHello {
+            ephemeral: Some(ephemeral.to_vec()),
+            r#static: sealed_static,
+            payload: Some(sealed_chain),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    send_raw(to_client, &server_hello.encode_to_vec()).await
+}
+
 /// One client connection: handshake, then nodes until the client hangs up.
 async fn serve(
     mock: &Mock,
@@ -320,60 +418,34 @@ async fn serve(
     let Some(hello) = frames.next().await? else {
         return Ok(());
     };
-    let hello = wa::HandshakeMessage::decode_from_slice(&hello).context("client hello")?;
-    let client_ephemeral: [u8; 32] = hello
+    let hello = wa::HandshakeMessage::decode_from_slice(&hello)
+        .context("client hello")?
         .client_hello
         .into_option()
-        .and_then(|h| h.ephemeral)
+        .context("no client hello")?;
+    let client_ephemeral: [u8; 32] = hello
+        .ephemeral
+        .clone()
         .context("client hello without an ephemeral key")?
         .try_into()
         .map_err(|_| anyhow!("the client's ephemeral key is not 32 bytes"))?;
-
-    // Responder side of Noise XX: -> e, <- e ee s es, -> s se.
-    let mut noise = NoiseHandshake::new(NOISE_PATTERN_XX, &WA_CONN_HEADER)?;
-    noise.authenticate(&client_ephemeral);
-    let ephemeral = KeyPair::generate(&mut rand::rng());
-    let ephemeral_public = public_key(&ephemeral);
-    noise.authenticate(&ephemeral_public);
-    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_ephemeral)?;
-    let sealed_static = noise.encrypt(&public_key(&mock.identity))?;
-    noise.mix_shared_secret(mock.identity.private_key.serialize(), &client_ephemeral)?;
-    let sealed_chain = noise.encrypt(&mock.cert_chain)?;
-    let server_hello = wa::HandshakeMessage {
-        server_hello: MessageField::some(wa::handshake_message::ServerHello {
-            ephemeral: Some(ephemeral_public.to_vec()),
-            r#static: Some(sealed_static),
-            payload: Some(sealed_chain),
-            ..Default::default()
-        }),
-        ..Default::default()
+    // A device that cached the server's certificate resumes with IK; others start with XX.
+    let (noise, payload) = match (&hello.r#static, &hello.payload) {
+        (Some(sealed_static), Some(sealed_payload)) => {
+            ik_accept(
+                mock,
+                to_client,
+                client_ephemeral,
+                sealed_static,
+                sealed_payload,
+            )
+            .await?
+        }
+        _ => match xx(mock, &mut frames, to_client, client_ephemeral).await? {
+            Some(done) => done,
+            None => return Ok(()),
+        },
     };
-    send_raw(to_client, &server_hello.encode_to_vec()).await?;
-
-    let Some(finish) = frames.next().await? else {
-        return Ok(());
-    };
-    let finish = wa::HandshakeMessage::decode_from_slice(&finish)
-        .context("client finish")?
-        .client_finish
-        .into_option()
-        .context("no client finish")?;
-    let client_static: [u8; 32] = noise
-        .decrypt(
-            finish
-                .r#static
-                .as_deref()
-                .context("client finish without a key")?,
-        )?
-        .try_into()
-        .map_err(|_| anyhow!("the client's static key is not 32 bytes"))?;
-    noise.mix_shared_secret(ephemeral.private_key.serialize(), &client_static)?;
-    let payload = noise.decrypt(
-        finish
-            .payload
-            .as_deref()
-            .context("client finish without payload")?,
-    )?;
     let payload = wa::ClientPayload::decode_from_slice(&payload).context("client payload")?;
     // Both sides split the same keys; the initiator writes with the first.
     let (client_write, client_read) = noise.finish()?;
@@ -388,7 +460,12 @@ async fn serve(
 
     let (relay, mut relayed) = mpsc::unbounded_channel();
     let mut offered = Vec::new();
-    if payload.username.is_none() {
+    if let Some(user) = payload.username {
+        // A linked device logging in: accept it, with an empty offline queue.
+        link.send(&success(user)).await?;
+        link.send(&offline_done()).await?;
+        mock.count(|s| s.logins += 1);
+    } else {
         // A device that is not linked yet: offer QR refs, as WhatsApp does right away.
         let (offer, refs) = pair_device(mock.refs);
         {
@@ -411,6 +488,9 @@ async fn serve(
                     let node = unmarshal_ref(&plain)?;
                     if is_signed_identity(&node) {
                         mock.count(|s| s.signed += 1);
+                        // As WhatsApp does after a link: end the stream so the device logs in.
+                        link.send(&NodeBuilder::new("stream:error").attr("code", "515").build()).await?;
+                        continue;
                     }
                     if let Some(answer) = answer(mock, &node) {
                         link.send(&answer).await?;
@@ -426,6 +506,29 @@ async fn serve(
         offers.remove(reference);
     }
     result
+}
+
+/// `<success>`: the server accepted a linked device's login.
+fn success(user: u64) -> Node {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    NodeBuilder::new("success")
+        .attrs([
+            ("t", now.to_string()),
+            ("lid", format!("9{user}@lid")),
+            ("props", "1".to_string()),
+        ])
+        .build()
+}
+
+/// `<ib><offline count="0"/></ib>`: nothing was queued while the device was away.
+fn offline_done() -> Node {
+    NodeBuilder::new("ib")
+        .attr("from", SERVER)
+        .children([NodeBuilder::new("offline").attr("count", "0").build()])
+        .build()
 }
 
 /// The client's answer to a `pair-success`: its own signature over the device identity.
@@ -483,15 +586,32 @@ fn answer(mock: &Mock, node: &NodeRef<'_>) -> Option<Node> {
     if attr(node, "xmlns").as_deref() == Some("w:p") {
         mock.count(|s| s.pings += 1);
     }
-    Some(
-        NodeBuilder::new("iq")
-            .attrs([
-                ("from", SERVER.to_string()),
-                ("type", "result".to_string()),
-                ("id", id),
-            ])
-            .build(),
-    )
+    let result = NodeBuilder::new("iq").attrs([
+        ("from", SERVER.to_string()),
+        ("type", "result".to_string()),
+        ("id", id),
+    ]);
+    if attr(node, "xmlns").as_deref() == Some("w:sync:app:state") {
+        // App state: every requested collection exists and is empty.
+        let collections: Vec<Node> = node
+            .get_optional_child("sync")
+            .and_then(|sync| sync.children())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| attr(c, "name"))
+            .map(|name| {
+                NodeBuilder::new("collection")
+                    .attrs([("name", name), ("version", "0".to_string())])
+                    .build()
+            })
+            .collect();
+        return Some(
+            result
+                .children([NodeBuilder::new("sync").children(collections).build()])
+                .build(),
+        );
+    }
+    Some(result.build())
 }
 
 /// `<iq type="set" xmlns="md"><pair-device><ref>…</ref>…</pair-device></iq>`, and its refs.
