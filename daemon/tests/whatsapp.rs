@@ -21,30 +21,27 @@ struct Gateway {
     daemon: Daemon,
     app: Arc<App>,
     mock: Arc<Mock>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.app.shutdown.cancel();
-    }
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    dir: tempfile::TempDir,
 }
 
 /// wagwd with the whatsapp engine, served in this process, its sessions connected to a mock
 /// that offers `refs` QR refs per connection.
 async fn gateway(refs: usize) -> Gateway {
+    gateway_on(tempfile::tempdir().unwrap(), Mock::new(refs)).await
+}
+
+async fn gateway_on(dir: tempfile::TempDir, mock: Arc<Mock>) -> Gateway {
     // Library and gateway logs, shown for failing tests (RUST_LOG picks the detail).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     wagw_daemon::media::install_tls_provider();
-    let dir = tempfile::tempdir().unwrap();
     let mut vars: HashMap<String, String> = common::base_env(dir.path()).into_iter().collect();
     vars.insert("WAGW_ENGINE".into(), "whatsapp".into());
     let config = Config::from_vars(&vars).unwrap();
     config.prepare_directories().unwrap();
-    let mock = Mock::new(refs);
     let engine = WhatsappEngine::new(&config.credentials_dir)
         .unwrap()
         .with_transport(mock.factory(), wa_mock::VERSION)
@@ -52,12 +49,44 @@ async fn gateway(refs: usize) -> Gateway {
     let app = wagw_daemon::daemon::build_app_with_engine(config, Arc::new(engine)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(wagw_daemon::daemon::serve(app.clone(), listener));
+    let server = tokio::spawn(wagw_daemon::daemon::serve(app.clone(), listener));
     Gateway {
         daemon: Daemon::attached(base, dir.path()),
         app,
         mock,
-        _dir: dir,
+        server,
+        dir,
+    }
+}
+
+impl Gateway {
+    /// Shuts wagwd down in order, then serves the same directory again with the same mock.
+    async fn restart(self) -> Gateway {
+        self.app.shutdown.cancel();
+        let Gateway {
+            server, dir, mock, ..
+        } = self;
+        tokio::time::timeout(PATIENCE, server)
+            .await
+            .expect("wagwd did not stop in time")
+            .unwrap()
+            .unwrap();
+        gateway_on(dir, mock).await
+    }
+
+    /// Starts `session` and has the mock's phone scan its QR code as `phone`; returns once
+    /// the session is connected.
+    async fn link(&self, session: &str, phone: &str) {
+        let mut events = self.daemon.events(ADMIN).await;
+        let started = self
+            .daemon
+            .ok("/session/start", ADMIN, json!({ "session": session }))
+            .await;
+        self.mock
+            .scan(started["qr"].as_str().unwrap(), phone)
+            .unwrap();
+        let connected = events.status(session, "connected").await;
+        assert_eq!(connected["phone"], phone, "{connected}");
     }
 }
 
@@ -194,4 +223,40 @@ async fn a_scan_by_the_mocks_phone_links_and_connects_the_session() {
     let (_, listed) = gw.daemon.get("/session", ADMIN).await;
     assert_eq!(listed["data"][0]["status"], "connected", "{listed}");
     assert_eq!(listed["data"][0]["phone"], "15550001234", "{listed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_session_reconnects_after_a_restart_without_a_qr_code() {
+    let gw = gateway(6).await;
+    gw.link("kept", "15550002222").await;
+    let logins = gw.mock.stats().logins;
+
+    let gw = gw.restart().await;
+    let mut events = gw.daemon.events(ADMIN).await;
+    let first = events
+        .until(|e| e["session"] == "kept" && (e["type"] == "qr" || e["status"] == "connected"))
+        .await;
+    assert_eq!(
+        first["status"], "connected",
+        "no QR code for a linked session: {first}"
+    );
+    assert_eq!(first["phone"], "15550002222", "{first}");
+    let stats = gw.mock.stats();
+    assert!(stats.logins > logins, "it logged in again: {stats:?}");
+    assert_eq!(stats.pair_offers, 1, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlinking_on_the_phone_logs_the_session_out_and_removes_its_credentials() {
+    let gw = gateway(6).await;
+    gw.link("gone", "15550003333").await;
+    let mut events = gw.daemon.events(ADMIN).await;
+    gw.mock.unlink("15550003333").unwrap();
+    let logged_out = events.status("gone", "logged_out").await;
+    let reason = logged_out["reason"].as_str().unwrap();
+    assert!(reason.contains("unlinked from the phone"), "{logged_out}");
+    for suffix in ["", "-wal", "-shm"] {
+        let file = gw.daemon.dir.join(format!("credentials/gone.db{suffix}"));
+        assert!(!file.exists(), "{} is left", file.display());
+    }
 }

@@ -64,6 +64,8 @@ pub struct Mock {
     phone_identity: KeyPair,
     /// Live connections by the QR refs they were offered, to deliver a scan to.
     offers: Mutex<HashMap<String, mpsc::UnboundedSender<Node>>>,
+    /// Live connections of linked devices by their account's number.
+    accounts: Mutex<HashMap<String, mpsc::UnboundedSender<Node>>>,
 }
 
 impl Mock {
@@ -77,6 +79,7 @@ impl Mock {
             stats: watch::Sender::new(Stats::default()),
             phone_identity: KeyPair::generate(&mut rand::rng()),
             offers: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(HashMap::new()),
         })
     }
 
@@ -121,6 +124,21 @@ impl Mock {
             .map_err(|_| anyhow!("the connection showing this QR code is gone"))?;
         self.count(|s| s.scans += 1);
         Ok(())
+    }
+
+    /// Plays the phone removing the linked device of `phone` (Linked devices → Log out):
+    /// WhatsApp ends that device's stream with code 516.
+    pub fn unlink(&self, phone: &str) -> anyhow::Result<()> {
+        let connection = self
+            .accounts
+            .lock()
+            .unwrap()
+            .get(phone)
+            .cloned()
+            .context("no linked device of this number is connected")?;
+        connection
+            .send(NodeBuilder::new("stream:error").attr("code", "516").build())
+            .map_err(|_| anyhow!("the device's connection is gone"))
     }
 
     /// `ADVSignedDeviceIdentityHMAC` for the companion with `identity`: the phone signs
@@ -460,10 +478,16 @@ async fn serve(
 
     let (relay, mut relayed) = mpsc::unbounded_channel();
     let mut offered = Vec::new();
+    let mut account = None;
     if let Some(user) = payload.username {
         // A linked device logging in: accept it, with an empty offline queue.
         link.send(&success(user)).await?;
         link.send(&offline_done()).await?;
+        mock.accounts
+            .lock()
+            .unwrap()
+            .insert(user.to_string(), relay.clone());
+        account = Some(user.to_string());
         mock.count(|s| s.logins += 1);
     } else {
         // A device that is not linked yet: offer QR refs, as WhatsApp does right away.
@@ -504,6 +528,16 @@ async fn serve(
     let mut offers = mock.offers.lock().unwrap();
     for reference in &offered {
         offers.remove(reference);
+    }
+    if let Some(account) = account {
+        // A newer connection of the same account may have taken the entry already.
+        let mut accounts = mock.accounts.lock().unwrap();
+        if accounts
+            .get(&account)
+            .is_some_and(|r| r.same_channel(&relay))
+        {
+            accounts.remove(&account);
+        }
     }
     result
 }
