@@ -260,3 +260,21 @@ async fn unlinking_on_the_phone_logs_the_session_out_and_removes_its_credentials
         assert!(!file.exists(), "{} is left", file.display());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_by_phone_number_shows_a_pairing_code_instead_of_a_qr() {
+    let gw = gateway(6).await;
+    let started = gw
+        .daemon
+        .ok(
+            "/session/start",
+            ADMIN,
+            json!({ "session": "bycode", "phone": "+1 555 000 4444" }),
+        )
+        .await;
+    assert_eq!(started["status"], "qr", "{started}");
+    let code = started["pair_code"].as_str().unwrap();
+    assert_eq!(code.len(), 8, "{started}");
+    assert!(code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
+    assert_eq!(gw.mock.stats().code_requests, 1);
+}

@@ -52,6 +52,8 @@ pub struct Stats {
     pub signed: usize,
     /// Connections of linked devices, answered with `<success>`.
     pub logins: usize,
+    /// Pairing-code requests (linking by phone number).
+    pub code_requests: usize,
 }
 
 pub struct Mock {
@@ -625,6 +627,20 @@ fn answer(mock: &Mock, node: &NodeRef<'_>) -> Option<Node> {
         ("type", "result".to_string()),
         ("id", id),
     ]);
+    if node
+        .get_optional_child("link_code_companion_reg")
+        .is_some_and(|reg| attr(reg, "stage").as_deref() == Some("companion_hello"))
+    {
+        // Linking by phone number: WhatsApp answers the first stage with a pairing ref.
+        let reference: [u8; 16] = rand::random();
+        let reg = NodeBuilder::new("link_code_companion_reg")
+            .children([NodeBuilder::new("link_code_pairing_ref")
+                .bytes(reference.to_vec())
+                .build()])
+            .build();
+        mock.count(|s| s.code_requests += 1);
+        return Some(result.children([reg]).build());
+    }
     if attr(node, "xmlns").as_deref() == Some("w:sync:app:state") {
         // App state: every requested collection exists and is empty.
         let collections: Vec<Node> = node
