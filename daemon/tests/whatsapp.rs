@@ -278,3 +278,23 @@ async fn linking_by_phone_number_shows_a_pairing_code_instead_of_a_qr() {
     assert!(code.chars().all(|c| c.is_ascii_alphanumeric()), "{code}");
     assert_eq!(gw.mock.stats().code_requests, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_reported_and_the_session_reconnects() {
+    let gw = gateway(6).await;
+    gw.link("flaky", "15550005555").await;
+    let mut events = gw.daemon.events(ADMIN).await;
+    let logins = gw.mock.stats().logins;
+    gw.mock.drop_connection("15550005555").unwrap();
+    let dropped = events.status("flaky", "disconnected").await;
+    assert!(
+        dropped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("connection dropped"),
+        "{dropped}"
+    );
+    let back = events.status("flaky", "connected").await;
+    assert_eq!(back["phone"], "15550005555", "{back}");
+    assert!(gw.mock.stats().logins > logins);
+}

@@ -65,10 +65,13 @@ pub struct Mock {
     /// The phone's identity: it signs the accounts of devices it links.
     phone_identity: KeyPair,
     /// Live connections by the QR refs they were offered, to deliver a scan to.
-    offers: Mutex<HashMap<String, mpsc::UnboundedSender<Node>>>,
+    offers: Mutex<HashMap<String, Relay>>,
     /// Live connections of linked devices by their account's number.
-    accounts: Mutex<HashMap<String, mpsc::UnboundedSender<Node>>>,
+    accounts: Mutex<HashMap<String, Relay>>,
 }
+
+/// Hands a live connection a node to send, or `None` to drop the connection.
+type Relay = mpsc::UnboundedSender<Option<Node>>;
 
 impl Mock {
     pub fn new(refs: usize) -> Arc<Mock> {
@@ -122,7 +125,7 @@ impl Mock {
             .context("no live connection shows this QR code")?;
         let device_identity = self.device_identity(&identity, &adv_secret)?;
         connection
-            .send(pair_success(&device_identity, phone))
+            .send(Some(pair_success(&device_identity, phone)))
             .map_err(|_| anyhow!("the connection showing this QR code is gone"))?;
         self.count(|s| s.scans += 1);
         Ok(())
@@ -139,7 +142,23 @@ impl Mock {
             .cloned()
             .context("no linked device of this number is connected")?;
         connection
-            .send(NodeBuilder::new("stream:error").attr("code", "516").build())
+            .send(Some(
+                NodeBuilder::new("stream:error").attr("code", "516").build(),
+            ))
+            .map_err(|_| anyhow!("the device's connection is gone"))
+    }
+
+    /// Drops the connection of `phone`'s linked device, as a network failure would.
+    pub fn drop_connection(&self, phone: &str) -> anyhow::Result<()> {
+        let connection = self
+            .accounts
+            .lock()
+            .unwrap()
+            .get(phone)
+            .cloned()
+            .context("no linked device of this number is connected")?;
+        connection
+            .send(None)
             .map_err(|_| anyhow!("the device's connection is gone"))
     }
 
@@ -522,7 +541,10 @@ async fn serve(
                         link.send(&answer).await?;
                     }
                 }
-                Some(node) = relayed.recv() => link.send(&node).await?,
+                Some(node) = relayed.recv() => match node {
+                    Some(node) => link.send(&node).await?,
+                    None => bail!("connection dropped by the test"),
+                },
             }
         }
     }
