@@ -100,8 +100,12 @@ impl WhatsappEngine {
     }
 }
 
-/// Lends the engine's shared transport factory to one bot.
-struct SharedTransport(Arc<dyn TransportFactory>);
+/// Lends the engine's shared transport factory to one bot, and reports when it cannot connect:
+/// the library only logs that and retries, so a session would otherwise wait in silence.
+struct SharedTransport {
+    factory: Arc<dyn TransportFactory>,
+    queue: mpsc::UnboundedSender<Raw>,
+}
 
 #[async_trait]
 impl TransportFactory for SharedTransport {
@@ -111,7 +115,11 @@ impl TransportFactory for SharedTransport {
         Arc<dyn Transport>,
         whatsapp_rust::async_channel::Receiver<TransportEvent>,
     )> {
-        self.0.create_transport().await
+        let created = self.factory.create_transport().await;
+        if let Err(error) = &created {
+            let _ = self.queue.send(Raw::Unreachable(format!("{error:#}")));
+        }
+        created
     }
 }
 
@@ -120,6 +128,8 @@ enum Raw {
     Event(Arc<Event>),
     /// The client's run loop returned.
     Ended,
+    /// Opening a connection to WhatsApp failed.
+    Unreachable(String),
 }
 
 /// Runs inline on the library's dispatch path, so it only queues.
@@ -160,7 +170,10 @@ impl Engine for WhatsappEngine {
         let (queue, raw) = mpsc::unbounded_channel();
         let mut builder = Bot::builder()
             .with_backend(backend)
-            .with_transport_factory(SharedTransport(transport))
+            .with_transport_factory(SharedTransport {
+                factory: transport,
+                queue: queue.clone(),
+            })
             .with_http_client(self.http.clone())
             .with_runtime(runtime::SessionRuntime::new(span.clone(), self.speedup))
             .with_event_handler(Queue(queue.clone()))
@@ -248,6 +261,19 @@ async fn forward(
                     .await;
                 return;
             }
+            Some(Raw::Unreachable(error)) if !finished => {
+                finished = true;
+                let reason = format!("cannot reach WhatsApp: {error}");
+                if events
+                    .send(EngineEvent::Disconnected { reason })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            Some(Raw::Unreachable(_)) => continue,
             Some(Raw::Event(event)) => event,
         };
         if finished {
