@@ -27,8 +27,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Builds the application state from a validated configuration.
 pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
-    let db = Db::open(&config.db_path)
-        .with_context(|| format!("DB_PATH: cannot open {}", config.db_path.display()))?;
     let (engine, sandbox): (Arc<dyn Engine>, _) = match config.engine {
         EngineKind::Sandbox => {
             let network = SandboxNetwork::new(
@@ -38,8 +36,27 @@ pub fn build_app(config: Config) -> anyhow::Result<Arc<App>> {
             );
             (network.clone(), Some(network))
         }
-        EngineKind::Whatsapp => (Arc::new(WhatsappEngine::new(&config.credentials_dir)), None),
+        EngineKind::Whatsapp => (
+            Arc::new(WhatsappEngine::new(&config.credentials_dir).context("whatsapp engine")?),
+            None,
+        ),
     };
+    assemble(config, engine, sandbox)
+}
+
+/// Builds the application state around a given engine, whatever `config.engine` says. For
+/// tests and benches that run wagwd in-process against a protocol mock.
+pub fn build_app_with_engine(config: Config, engine: Arc<dyn Engine>) -> anyhow::Result<Arc<App>> {
+    assemble(config, engine, None)
+}
+
+fn assemble(
+    config: Config,
+    engine: Arc<dyn Engine>,
+    sandbox: Option<Arc<SandboxNetwork>>,
+) -> anyhow::Result<Arc<App>> {
+    let db = Db::open(&config.db_path)
+        .with_context(|| format!("DB_PATH: cannot open {}", config.db_path.display()))?;
     // Signed media links sit in queued webhook bodies and in receivers' hands for days, so
     // their key is made once and kept in the database (see store::secrets), not per process.
     let link_key = store::secrets::key32(
@@ -83,6 +100,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("PORT/HOST: cannot listen on {address}"))?;
+    serve(app, listener).await
+}
+
+/// Serves a built app on `listener` until `app.shutdown` is cancelled (by SIGTERM or SIGINT, or
+/// by an in-process caller), then shuts down in order.
+pub async fn serve(app: Arc<App>, listener: TcpListener) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(
         engine = app.config.engine.as_str(),

@@ -327,6 +327,12 @@ impl SessionTask {
     }
 
     async fn schedule_reconnect(&mut self, reason: String) {
+        // A start waiting on this connection gets the reason now rather than a timeout later.
+        self.answer_waiting(|| {
+            Err(SessionError::Engine(EngineError::Unavailable(format!(
+                "the session cannot connect now ({reason}); it keeps retrying"
+            ))))
+        });
         let delay = retry_delay(self.attempts);
         self.attempts = self.attempts.saturating_add(1);
         self.reconnect_at = Some(Instant::now() + delay);

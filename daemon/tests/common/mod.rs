@@ -78,6 +78,19 @@ impl Daemon {
         daemon
     }
 
+    /// A handle on a wagwd served in-process at `base` (see `daemon::serve`); it cannot be
+    /// restarted through this handle.
+    pub fn attached(base: String, dir: &Path) -> Daemon {
+        Daemon {
+            child: None,
+            base,
+            dir: dir.to_path_buf(),
+            env: Vec::new(),
+            http: reqwest::Client::new(),
+            _temp: None,
+        }
+    }
+
     async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
