@@ -14,16 +14,25 @@ use serde_json::json;
 const SESSIONS: usize = 1000;
 const RUNS: usize = 5;
 
-fn rss_kib(pid: u32) -> u64 {
+/// A KiB figure from /proc/PID/status: `VmRSS`, or its parts `RssAnon` (the process's own
+/// memory) and `RssFile` (mapped pages of the binary and libraries, shared and reclaimable).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| {
+                    l.strip_prefix(field)
+                        .is_some_and(|rest| rest.starts_with(':'))
+                })
                 .map(str::to_string)
         })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -36,6 +45,8 @@ async fn main() {
     // Idle daemon: start to healthy, and resident memory with no sessions.
     let mut healthy_ms = Vec::new();
     let mut idle_rss = Vec::new();
+    let mut idle_anon = Vec::new();
+    let mut idle_file = Vec::new();
     for _ in 0..RUNS {
         let started = Instant::now();
         let mut daemon = Daemon::start(&[]).await;
@@ -43,6 +54,8 @@ async fn main() {
         assert_eq!(status, 200);
         healthy_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         idle_rss.push(rss_kib(daemon.pid()) as f64);
+        idle_anon.push(status_kib(daemon.pid(), "RssAnon") as f64);
+        idle_file.push(status_kib(daemon.pid(), "RssFile") as f64);
         daemon.stop().await;
     }
 
@@ -106,6 +119,14 @@ async fn main() {
         median(healthy_ms)
     );
     println!("| idle daemon: RSS | {:.1} MiB |", idle / 1024.0);
+    println!(
+        "| idle daemon: RSS of its own memory (RssAnon) | {:.1} MiB |",
+        median(idle_anon) / 1024.0
+    );
+    println!(
+        "| idle daemon: RSS of mapped binary and libraries (RssFile) | {:.1} MiB |",
+        median(idle_file) / 1024.0
+    );
     println!(
         "| restore {SESSIONS} linked sandbox sessions: start to all connected | {:.0} ms |",
         median(restore_ms)
