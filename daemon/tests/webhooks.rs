@@ -197,7 +197,8 @@ enum Mode {
 #[derive(Clone)]
 struct Receiver {
     mode: Arc<Mutex<Mode>>,
-    /// Answers for the next requests, before `mode` applies.
+    /// Answers for the next message deliveries, before `mode` applies. Status events never
+    /// take from it: a late one (deliveries may overtake each other) would steal the answer.
     script: Arc<Mutex<Vec<u16>>>,
     events: mpsc::UnboundedSender<Received>,
     /// Where `/oauth/token` is forwarded, so the token endpoint shares the receiver's origin.
@@ -264,7 +265,9 @@ async fn receive(
         )
             .into_response();
     }
-    let scripted = {
+    let scripted = if uri.path().ends_with("/session") {
+        None
+    } else {
         let mut script = receiver.script.lock().unwrap();
         (!script.is_empty()).then(|| script.remove(0))
     };
