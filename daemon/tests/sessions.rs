@@ -360,20 +360,9 @@ async fn qr_codes_rotate_then_run_out_and_the_session_stops() {
     let first = daemon
         .ok("/session/start", ADMIN, json!({ "session": "slow" }))
         .await;
-    let mut codes = vec![first["qr"].as_str().unwrap().to_string()];
-    let stopped = loop {
-        let event = events
-            .until(|e| e["session"] == "slow" && (e["type"] == "qr" || e["type"] == "status"))
-            .await;
-        if event["type"] == "qr" {
-            let code = event["qr"].as_str().unwrap().to_string();
-            if !codes.contains(&code) {
-                codes.push(code);
-            }
-        } else if event["status"] == "stopped" {
-            break event;
-        }
-    };
+    let (codes, stopped) = events
+        .qr_codes_until_stopped("slow", first["qr"].as_str().unwrap())
+        .await;
     assert_eq!(codes.len(), 6, "six distinct codes, as WhatsApp shows");
     assert!(
         stopped["reason"].as_str().unwrap().contains("expired"),

@@ -142,22 +142,11 @@ async fn qr_codes_rotate_then_run_out_and_a_new_start_links_again() {
         .daemon
         .ok("/session/start", ADMIN, json!({ "session": "slow" }))
         .await;
-    let mut codes = vec![first["qr"].as_str().unwrap().to_string()];
-    let stopped = loop {
-        let event = events
-            .until(|e| e["session"] == "slow" && (e["type"] == "qr" || e["type"] == "status"))
-            .await;
-        if event["type"] == "qr" {
-            let code = event["qr"].as_str().unwrap().to_string();
-            assert_qr_shape(&code);
-            if !codes.contains(&code) {
-                codes.push(code);
-            }
-        } else if event["status"] == "stopped" {
-            break event;
-        }
-    };
+    let (codes, stopped) = events
+        .qr_codes_until_stopped("slow", first["qr"].as_str().unwrap())
+        .await;
     assert_eq!(codes.len(), 3, "one code per ref the mock offered");
+    codes.iter().for_each(|code| assert_qr_shape(code));
     let reason = stopped["reason"].as_str().unwrap();
     assert!(reason.contains("expired"), "{stopped}");
     let (_, listed) = gw.daemon.get("/session", ADMIN).await;

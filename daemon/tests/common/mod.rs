@@ -324,6 +324,29 @@ impl Events {
         .is_ok()
     }
 
+    /// Follows `session`'s QR codes until it stops. Returns the distinct codes shown, starting
+    /// with `first` (the one `start` answered), and the `stopped` status event.
+    pub async fn qr_codes_until_stopped(
+        &mut self,
+        session: &str,
+        first: &str,
+    ) -> (Vec<String>, Value) {
+        let mut codes = vec![first.to_string()];
+        loop {
+            let event = self
+                .until(|e| e["session"] == session && (e["type"] == "qr" || e["type"] == "status"))
+                .await;
+            if event["type"] == "qr" {
+                let code = event["qr"].as_str().unwrap_or_default().to_string();
+                if !codes.contains(&code) {
+                    codes.push(code);
+                }
+            } else if event["status"] == "stopped" {
+                return (codes, event);
+            }
+        }
+    }
+
     pub async fn status(&mut self, session: &str, status: &str) -> Value {
         self.until(|e| e["type"] == "status" && e["session"] == session && e["status"] == status)
             .await
