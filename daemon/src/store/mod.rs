@@ -96,42 +96,6 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// A connection for the pool. Its commits never checkpoint: under a burst of writes the commit
-/// that crossed SQLite's WAL threshold stalled for the whole checkpoint, which was the p99 of a
-/// send. [`spawn_checkpointer`] does that work off the request path instead.
-fn pool_connection(path: &Path) -> Result<Connection, StoreError> {
-    let conn = open_connection(path)?;
-    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-    Ok(conn)
-}
-
-/// Checkpoints every [`CHECKPOINT_EVERY`] on its own thread and connection, until the pool is
-/// gone. PASSIVE never blocks writers; a log grown past [`LONG_WAL_PAGES`] (readers kept it
-/// from being reset) is truncated.
-fn spawn_checkpointer(conn: Connection, pool: std::sync::Weak<Db>) -> Result<(), StoreError> {
-    let checkpoint = move |mode: &str| -> rusqlite::Result<i64> {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
-            row.get::<_, i64>(1)
-        })
-    };
-    std::thread::Builder::new()
-        .name("wagw-checkpoint".into())
-        .spawn(move || {
-            while pool.strong_count() > 0 {
-                std::thread::sleep(CHECKPOINT_EVERY);
-                let outcome = match checkpoint("PASSIVE") {
-                    Ok(pages) if pages > LONG_WAL_PAGES => checkpoint("TRUNCATE"),
-                    other => other,
-                };
-                if let Err(error) = outcome {
-                    tracing::warn!(%error, "checkpointing the database failed");
-                }
-            }
-        })
-        .map_err(|e| StoreError::Task(format!("cannot start the checkpointer: {e}")))?;
-    Ok(())
-}
-
 /// A small pool of connections used from async code.
 pub struct Db {
     path: PathBuf,
@@ -139,29 +103,20 @@ pub struct Db {
     permits: Semaphore,
 }
 
-/// How often the checkpointer moves the write-ahead log into the database.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-/// A log this long (in 4 KiB pages, 64 MiB) is truncated even if writers must wait for it.
-const LONG_WAL_PAGES: i64 = 16_384;
-
 impl Db {
     const POOL_SIZE: usize = 4;
 
-    /// Opens the database, applying migrations once, fills the pool and starts the checkpointer.
+    /// Opens the database, applying migrations once, and fills the pool.
     pub fn open(path: &Path) -> Result<Arc<Db>, StoreError> {
         let mut idle = Vec::with_capacity(Self::POOL_SIZE);
         for _ in 0..Self::POOL_SIZE {
-            idle.push(pool_connection(path)?);
+            idle.push(open_connection(path)?);
         }
-        let db = Arc::new(Db {
+        Ok(Arc::new(Db {
             path: path.to_path_buf(),
             idle: Mutex::new(idle),
             permits: Semaphore::new(Self::POOL_SIZE),
-        });
-        if path != Path::new(":memory:") {
-            spawn_checkpointer(open_connection(path)?, Arc::downgrade(&db))?;
-        }
-        Ok(db)
+        }))
     }
 
     /// Runs `f` with a connection on the blocking pool; never holds a connection across an await.
@@ -178,7 +133,7 @@ impl Db {
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let mut conn = match self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             Some(conn) => conn,
-            None => pool_connection(&self.path)?,
+            None => open_connection(&self.path)?,
         };
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let result = f(&mut conn);
@@ -202,28 +157,6 @@ pub(crate) fn memory() -> Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn pool_commits_leave_checkpoints_to_the_checkpointer_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("x.db")).unwrap();
-        let automatic: i64 = db
-            .call(|c| {
-                c.pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))
-                    .map_err(StoreError::from)
-            })
-            .await
-            .unwrap();
-        assert_eq!(automatic, 0);
-        let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .collect();
-        assert!(
-            threads.iter().any(|name| name.trim() == "wagw-checkpoint"),
-            "{threads:?}"
-        );
-    }
 
     #[test]
     fn migrations_are_valid() {
